@@ -1,0 +1,145 @@
+/* py-async-graph: the command-line front end. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyag.h"
+
+static const char cli_usage[] =
+"Usage: py-async-graph [OPTIONS] [TASK] PID\n"
+"       py-async-graph [OPTIONS] [TASK] --core CORE [--exe PYTHON] [--sysroot DIR]\n"
+"\n"
+"Target:\n"
+"  PID                  a live Python process (stopped only as long as it is read)\n"
+"  --core=CORE          an ELF core file (gcore or a kernel core)\n"
+"  --exe=PYTHON         the executable that produced the core (if not found)\n"
+"  --sysroot=DIR        prefix for the target's file paths (containers, cores\n"
+"                       from another machine)\n"
+"  --version            print the version\n"
+"\n";
+
+struct cli {
+	const char *core;
+	const char *exe;
+	const char *sysroot;
+	const char *pid;
+	char **rest;
+	int nrest;
+};
+
+/* Take out the target options; the rest goes to the library's parser. */
+static int split_args(int argc, char **argv, struct cli *c)
+{
+	c->rest = calloc((size_t)argc + 1, sizeof(char *));
+	if (!c->rest)
+		return -1;
+	int last_positional = -1;
+	bool dashdash = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char **dst = NULL;
+		const char *name = NULL;
+		if (!dashdash) {
+			if (strcmp(a, "--") == 0) {
+				dashdash = true;
+				c->rest[c->nrest++] = argv[i];
+				continue;
+			}
+			static const char *const names[] = { "--core", "--exe", "--sysroot" };
+			for (int k = 0; k < 3; k++) {
+				size_t n = strlen(names[k]);
+				if (strncmp(a, names[k], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
+					name = names[k];
+					dst = k == 0 ? &c->core : k == 1 ? &c->exe : &c->sysroot;
+					if (a[n] == '=') {
+						*dst = a + n + 1;
+					} else if (i + 1 < argc) {
+						*dst = argv[++i];
+					} else {
+						fprintf(stderr, "py-async-graph: %s needs a value\n", name);
+						return 2;
+					}
+					break;
+				}
+			}
+			if (dst)
+				continue;
+		}
+		if (dashdash || a[0] != '-')
+			last_positional = c->nrest;
+		c->rest[c->nrest++] = argv[i];
+	}
+	/* Without --core, the last positional argument is the PID. */
+	if (!c->core && last_positional >= 0) {
+		c->pid = c->rest[last_positional];
+		for (int k = last_positional; k + 1 < c->nrest; k++)
+			c->rest[k] = c->rest[k + 1];
+		c->nrest--;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(cli_usage, stdout);
+			fputs(pyag_usage(), stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("py-async-graph %s\n", pyag_version());
+			return 0;
+		}
+	}
+	struct cli c = { 0 };
+	int rc = split_args(argc, argv, &c);
+	if (rc) {
+		free(c.rest);
+		return rc < 0 ? 1 : rc;
+	}
+	struct pyag_host host = { 0 };
+	host.command_name = "py-async-graph";
+	host.sysroot = c.sysroot;
+	host.exe_path = c.exe;
+	if (c.core) {
+		host.kind = PYAG_TARGET_CORE;
+		host.core_path = c.core;
+	} else {
+		if (!c.pid) {
+			fprintf(stderr, "py-async-graph: no PID given (or --core CORE); "
+				"see --help\n");
+			free(c.rest);
+			return 2;
+		}
+		char *end;
+		long pid = strtol(c.pid, &end, 10);
+		if (*end || pid <= 0 || pid > 0x7fffffff) {
+			fprintf(stderr, "py-async-graph: '%s' is not a process id\n", c.pid);
+			free(c.rest);
+			return 2;
+		}
+		host.kind = PYAG_TARGET_LIVE;
+		host.pid = (int)pid;
+	}
+	struct pyag_result res;
+	struct pyag_error *err = pyag_command(&host, c.nrest, c.rest, &res);
+	free(c.rest);
+	if (err) {
+		fprintf(stderr, "py-async-graph: %s\n", pyag_error_message(err));
+		rc = pyag_error_code(err) == PYAG_ERROR_USAGE ? 2 : 1;
+		pyag_error_destroy(err);
+		return rc;
+	}
+	fputs(res.output, stdout);
+	fputs(res.diagnostics, stderr);
+	pyag_result_deinit(&res);
+	if (fflush(stdout) != 0) {
+		perror("py-async-graph: stdout");
+		return 1;
+	}
+	return 0;
+}

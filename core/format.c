@@ -1,0 +1,779 @@
+/*
+ * Renderers. Each writes into a strbuf and never prints on its own.
+ *   callgraph  asyncio.format_call_graph() text
+ *   tree       python -m asyncio pstree (drawn even with cycles)
+ *   table/csv  python -m asyncio ps
+ *   json       the stable machine format (schema 1)
+ *   dot        Graphviz
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const kind_tags[] = { "", "async ", "async generator ", "generator " };
+static const char *const kind_names[] = { "", "async", "async generator", "generator" };
+
+/* The frames of a record after --limit (innermost first). */
+static void limited_frames(const struct render_ctx *ctx, const struct task_rec *t,
+			   const struct frame_rec **ret, uint32_t *n)
+{
+	*ret = t->frames;
+	*n = t->nframes;
+	if (!ctx->opts->has_limit)
+		return;
+	long lim = ctx->opts->limit;
+	if (lim == 0) {
+		*n = 0;
+	} else if (lim > 0) {
+		/* keeps the entries closest to the invocation point: outermost */
+		if ((unsigned long)lim < t->nframes) {
+			*ret = t->frames + (t->nframes - (uint32_t)lim);
+			*n = (uint32_t)lim;
+		}
+	} else {
+		if ((unsigned long)-lim < t->nframes)
+			*n = (uint32_t)-lim;
+	}
+}
+
+static void indent(struct strbuf *sb, size_t level)
+{
+	sb_pad(sb, ' ', level * 4);
+}
+
+static void callgraph_header(struct strbuf *sb, const struct snapshot *snap,
+			     long idx, uint64_t addr, size_t level)
+{
+	indent(sb, level);
+	if (idx >= 0 && snap->tasks[idx].is_task) {
+		sb_puts(sb, "* Task(name=");
+		py_repr(sb, snap->tasks[idx].name);
+		sb_printf(sb, ", id=0x%llx)", (unsigned long long)addr);
+	} else {
+		sb_printf(sb, "* Future(id=0x%llx)", (unsigned long long)addr);
+	}
+}
+
+static void callgraph_body(struct strbuf *sb, const struct render_ctx *ctx,
+			   const struct task_rec *t, size_t level)
+{
+	const struct frame_rec *fr;
+	uint32_t nf;
+	limited_frames(ctx, t, &fr, &nf);
+	if (nf) {
+		indent(sb, level);
+		sb_puts(sb, "  + Call stack:\n");
+		for (uint32_t i = 0; i < nf; i++) {
+			indent(sb, level);
+			sb_puts(sb, "  |   File ");
+			py_repr(sb, fr[i].filename);
+			if (fr[i].line >= 0)
+				sb_printf(sb, ", line %d, in ", fr[i].line);
+			else
+				sb_puts(sb, ", line None, in ");
+			sb_puts(sb, kind_tags[fr[i].kind & 3]);
+			sb_puts(sb, fr[i].function);
+			sb_puts(sb, "()\n");
+		}
+	}
+}
+
+/*
+ * format_call_graph(task): the task, its stack, then recursively everything
+ * that awaits it. Iterative (an awaited-by chain can be as long as there are
+ * tasks); a record already on the current path is an await cycle, where
+ * format_call_graph() would recurse forever: it is printed once, marked.
+ */
+void format_callgraph_task(struct strbuf *sb, const struct render_ctx *ctx,
+			   size_t index)
+{
+	const struct snapshot *snap = ctx->snap;
+	struct frame { long idx; uint64_t addr; uint32_t next; };
+	size_t cap = 64, sp = 0;
+	struct frame *st = malloc(cap * sizeof(*st));
+	bool *on_path = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(bool));
+	if (!st || !on_path) {
+		free(st);
+		free(on_path);
+		sb->failed = true;
+		return;
+	}
+	/* enter the root */
+	callgraph_header(sb, snap, (long)index, snap->tasks[index].addr, 0);
+	sb_putc(sb, '\n');
+	callgraph_body(sb, ctx, &snap->tasks[index], 0);
+	st[sp++] = (struct frame){ (long)index, snap->tasks[index].addr, 0 };
+	on_path[index] = true;
+	while (sp) {
+		struct frame *f = &st[sp - 1];
+		const struct task_rec *t = &snap->tasks[f->idx];
+		size_t level = sp - 1;
+		if (f->next == 0 && t->nawaited_by) {
+			indent(sb, level);
+			sb_puts(sb, "  + Awaited by:\n");
+		}
+		if (f->next >= t->nawaited_by) {
+			on_path[f->idx] = false;
+			sp--;
+			continue;
+		}
+		uint64_t a = t->awaited_by[f->next++];
+		long ai = snapshot_find(snap, a);
+		callgraph_header(sb, snap, ai, a, level + 1);
+		if (ai >= 0 && on_path[ai]) {
+			sb_puts(sb, "  <- await cycle, shown above\n");
+			continue;
+		}
+		sb_putc(sb, '\n');
+		if (ai < 0)
+			continue;  /* unreadable awaiter: header only */
+		callgraph_body(sb, ctx, &snap->tasks[ai], level + 1);
+		if (sp == cap) {
+			cap *= 2;
+			struct frame *n = realloc(st, cap * sizeof(*st));
+			if (!n) {
+				sb->failed = true;
+				break;
+			}
+			st = n;
+		}
+		st[sp++] = (struct frame){ ai, a, 0 };
+		on_path[ai] = true;
+	}
+	free(st);
+	free(on_path);
+}
+
+void format_callgraph(struct strbuf *sb, const struct render_ctx *ctx)
+{
+	const struct snapshot *snap = ctx->snap;
+	bool first = true;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		if (!snap->tasks[i].is_task || !snap->tasks[i].listed ||
+		    !ctx->selected[i])
+			continue;
+		if (!first)
+			sb_putc(sb, '\n');
+		first = false;
+		format_callgraph_task(sb, ctx, i);
+	}
+}
+
+/* ---- json ------------------------------------------------------------------ */
+
+static void json_addr(struct strbuf *sb, uint64_t a)
+{
+	if (a)
+		sb_printf(sb, "\"0x%llx\"", (unsigned long long)a);
+	else
+		sb_puts(sb, "null");
+}
+
+void format_json(struct strbuf *sb, const struct render_ctx *ctx)
+{
+	const struct snapshot *snap = ctx->snap;
+	const struct graph *g = ctx->graph;
+	char vs[32];
+	layout_version_string(snap->layout.version, vs, sizeof(vs));
+	sb_printf(sb, "{\"schema\": 1,\n \"target\": {\"kind\": \"%s\", \"pid\": %d, "
+		  "\"python\": \"%s\", \"hexversion\": %llu, \"free_threaded\": %s, "
+		  "\"layout\": \"%s\"},\n",
+		  snap->kind == PYAG_TARGET_CORE ? "core" : "live", snap->pid, vs,
+		  (unsigned long long)snap->layout.version,
+		  snap->layout.free_threaded ? "true" : "false", snap->layout.source);
+	sb_puts(sb, " \"threads\": [");
+	bool first = true;
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		const struct thread_rec *th = &snap->threads[i];
+		if (ctx->opts->has_thread && th->native_thread_id != ctx->opts->thread)
+			continue;
+		sb_puts(sb, first ? "\n  " : ",\n  ");
+		first = false;
+		sb_printf(sb, "{\"interpreter\": %lld, \"thread_id\": %llu, "
+			  "\"native_thread_id\": %llu, \"running_task\": ",
+			  (long long)th->interp_id, (unsigned long long)th->thread_id,
+			  (unsigned long long)th->native_thread_id);
+		json_addr(sb, th->running_task);
+		sb_putc(sb, '}');
+	}
+	sb_puts(sb, "],\n \"tasks\": [");
+	first = true;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const struct task_rec *t = &snap->tasks[i];
+		if (!ctx->selected[i])
+			continue;
+		sb_puts(sb, first ? "\n  " : ",\n  ");
+		first = false;
+		sb_printf(sb, "{\"id\": \"0x%llx\", \"kind\": \"%s\", \"name\": ",
+			  (unsigned long long)t->addr, t->is_task ? "task" : "future");
+		if (t->is_task)
+			json_string(sb, t->name);
+		else
+			sb_puts(sb, "null");
+		sb_printf(sb, ", \"interpreter\": %lld, \"native_thread_id\": %llu, "
+			  "\"running\": %s, \"call_stack\": [",
+			  (long long)t->interp_id, (unsigned long long)t->native_thread_id,
+			  t->running ? "true" : "false");
+		const struct frame_rec *fr;
+		uint32_t nf;
+		limited_frames(ctx, t, &fr, &nf);
+		for (uint32_t k = 0; k < nf; k++) {
+			sb_puts(sb, k ? ", " : "");
+			sb_puts(sb, "{\"function\": ");
+			json_string(sb, fr[k].function);
+			sb_puts(sb, ", \"filename\": ");
+			json_string(sb, fr[k].filename);
+			if (fr[k].line >= 0)
+				sb_printf(sb, ", \"line\": %d", fr[k].line);
+			else
+				sb_puts(sb, ", \"line\": null");
+			sb_printf(sb, ", \"kind\": \"%s\"}", kind_names[fr[k].kind & 3]);
+		}
+		sb_puts(sb, "], \"awaited_by\": [");
+		for (uint32_t k = 0; k < t->nawaited_by; k++) {
+			sb_puts(sb, k ? ", " : "");
+			json_addr(sb, t->awaited_by[k]);
+		}
+		sb_puts(sb, "]}");
+	}
+	sb_puts(sb, "],\n \"cycles\": [");
+	for (size_t c = 0; c < g->ncycles; c++) {
+		sb_puts(sb, c ? ", [" : "[");
+		for (uint32_t k = 0; k < g->cycle_len[c]; k++) {
+			sb_puts(sb, k ? ", " : "");
+			json_addr(sb, snap->tasks[g->cycles[c][k]].addr);
+		}
+		sb_putc(sb, ']');
+	}
+	sb_puts(sb, "],\n \"warnings\": [");
+	for (size_t i = 0; i < snap->nwarnings; i++) {
+		sb_puts(sb, i ? ", " : "");
+		json_string(sb, snap->warnings[i]);
+	}
+	sb_puts(sb, "]}\n");
+}
+
+/* ---- helpers shared by tree, table, dot ------------------------------------ */
+
+/* "func file:line" as CPython's tools print a frame */
+static void frame_label(struct strbuf *sb, const struct frame_rec *f)
+{
+	sb_puts(sb, f->function);
+	sb_putc(sb, ' ');
+	sb_puts(sb, f->filename);
+	if (f->line >= 0)
+		sb_printf(sb, ":%d", f->line);
+}
+
+static const char *task_label(const struct task_rec *t, char *buf, size_t size)
+{
+	if (t->is_task)
+		return t->name;
+	snprintf(buf, size, "Future(id=0x%llx)", (unsigned long long)t->addr);
+	return buf;
+}
+
+/* code points in a UTF-8 string, for Python's str.format padding */
+static size_t utf8_len(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+static void put_padded(struct strbuf *sb, const char *s, size_t width)
+{
+	sb_puts(sb, s);
+	size_t n = utf8_len(s);
+	if (n < width)
+		sb_pad(sb, ' ', width - n);
+}
+
+/* ---- tree ------------------------------------------------------------------ */
+
+struct tnode {
+	bool is_task;
+	uint32_t task;          /* record index for task nodes */
+	const char *label;      /* frame label for coroutine nodes */
+	uint32_t first_child, last_child, next_sibling;  /* node index + 1 */
+	bool rendered;
+};
+
+struct tree {
+	struct tnode *nodes;
+	size_t n, cap;
+	struct u64map task_node;   /* record index -> node */
+	struct u64map cor_child;   /* (parent node << 32 | label id) -> node */
+	struct u64map task_child;  /* (parent node << 32 | task node) -> 1 */
+	struct u64map label_ids;   /* label pointer -> id */
+	struct intern labels;
+	bool *is_child;
+	bool failed;
+};
+
+static uint32_t tree_add(struct tree *tr, bool is_task, uint32_t task, const char *label)
+{
+	if (tr->n == tr->cap) {
+		size_t cap = tr->cap ? tr->cap * 2 : 256;
+		struct tnode *n = realloc(tr->nodes, cap * sizeof(*n));
+		if (!n) {
+			tr->failed = true;
+			return UINT32_MAX;
+		}
+		tr->nodes = n;
+		tr->cap = cap;
+	}
+	struct tnode *nd = &tr->nodes[tr->n];
+	memset(nd, 0, sizeof(*nd));
+	nd->is_task = is_task;
+	nd->task = task;
+	nd->label = label;
+	return (uint32_t)tr->n++;
+}
+
+static void tree_link(struct tree *tr, uint32_t parent, uint32_t child)
+{
+	struct tnode *p = &tr->nodes[parent];
+	if (!p->first_child)
+		p->first_child = child + 1;
+	else
+		tr->nodes[p->last_child - 1].next_sibling = child + 1;
+	p->last_child = child + 1;
+}
+
+static uint32_t tree_cor_node(struct tree *tr, uint32_t parent, const char *label)
+{
+	uint32_t id, node;
+	if (!u64map_get(&tr->label_ids, (uint64_t)(uintptr_t)label, &id)) {
+		id = (uint32_t)tr->label_ids.count;
+		u64map_put(&tr->label_ids, (uint64_t)(uintptr_t)label, id);
+	}
+	uint64_t key = ((uint64_t)parent << 32) | id;
+	if (u64map_get(&tr->cor_child, key, &node))
+		return node;
+	node = tree_add(tr, false, 0, label);
+	if (node == UINT32_MAX)
+		return parent;
+	u64map_put(&tr->cor_child, key, node);
+	tree_link(tr, parent, node);
+	return node;
+}
+
+static const char *intern_frame(struct tree *tr, const struct frame_rec *f)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	frame_label(&sb, f);
+	const char *s = sb.data ? intern_get(&tr->labels, sb.data, sb.len) : NULL;
+	sb_deinit(&sb);
+	if (!s) {
+		tr->failed = true;
+		s = "?";
+	}
+	return s;
+}
+
+static uint32_t tree_task_node(struct tree *tr, uint32_t rec)
+{
+	uint32_t node;
+	if (u64map_get(&tr->task_node, rec, &node))
+		return node;
+	node = tree_add(tr, true, rec, NULL);
+	u64map_put(&tr->task_node, rec, node);
+	return node;
+}
+
+static void tree_line(struct strbuf *sb, const struct tree *tr,
+		      const struct snapshot *snap, const char *prefix, size_t plen,
+		      bool last, uint32_t node, bool back_edge)
+{
+	const struct tnode *nd = &tr->nodes[node];
+	sb_append(sb, prefix, plen);
+	sb_puts(sb, last ? "└── " : "├── ");
+	if (nd->is_task) {
+		char buf[64];
+		sb_puts(sb, snap->tasks[nd->task].is_task ? "(T) " : "(F) ");
+		sb_puts(sb, task_label(&snap->tasks[nd->task], buf, sizeof(buf)));
+	} else {
+		sb_puts(sb, " ");
+		sb_puts(sb, nd->label);
+	}
+	if (back_edge)
+		sb_puts(sb, "  <- await cycle");
+	sb_putc(sb, '\n');
+}
+
+/* Draw the subtree under root; a task node already on the path is a back
+ * edge: drawn and marked, not entered. */
+static void tree_render(struct strbuf *sb, struct tree *tr,
+			const struct snapshot *snap, uint32_t root, bool *on_path)
+{
+	struct item { uint32_t node; uint32_t next_child; size_t plen; };
+	size_t cap = 64, sp = 0;
+	struct item *st = malloc(cap * sizeof(*st));
+	struct strbuf prefix;
+	sb_init(&prefix);
+	if (!st) {
+		sb->failed = true;
+		return;
+	}
+	tree_line(sb, tr, snap, "", 0, true, root, false);
+	tr->nodes[root].rendered = true;
+	if (tr->nodes[root].is_task)
+		on_path[tr->nodes[root].task] = true;
+	sb_puts(&prefix, "    ");
+	st[sp++] = (struct item){ root, tr->nodes[root].first_child, prefix.len };
+	while (sp) {
+		struct item *it = &st[sp - 1];
+		if (!it->next_child) {
+			if (tr->nodes[it->node].is_task)
+				on_path[tr->nodes[it->node].task] = false;
+			sp--;
+			if (sp)
+				prefix.len = st[sp - 1].plen;
+			continue;
+		}
+		uint32_t child = it->next_child - 1;
+		it->next_child = tr->nodes[child].next_sibling;
+		bool last = it->next_child == 0;
+		prefix.len = it->plen;
+		const struct tnode *cn = &tr->nodes[child];
+		bool back = cn->is_task && on_path[cn->task];
+		tree_line(sb, tr, snap, prefix.data, prefix.len, last, child, back);
+		if (back)
+			continue;
+		tr->nodes[child].rendered = true;
+		if (cn->is_task)
+			on_path[cn->task] = true;
+		sb_puts(&prefix, last ? "    " : "│   ");
+		if (sp == cap) {
+			cap *= 2;
+			struct item *n = realloc(st, cap * sizeof(*st));
+			if (!n) {
+				sb->failed = true;
+				break;
+			}
+			st = n;
+		}
+		st[sp++] = (struct item){ child, cn->first_child, prefix.len };
+	}
+	free(st);
+	sb_deinit(&prefix);
+}
+
+void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
+{
+	const struct snapshot *snap = ctx->snap;
+	struct tree tr;
+	memset(&tr, 0, sizeof(tr));
+	size_t n = snap->ntasks;
+	bool *awaiter = calloc(n ? n : 1, sizeof(bool));
+	bool *on_path = calloc(n ? n : 1, sizeof(bool));
+	if (!awaiter || !on_path) {
+		sb->failed = true;
+		goto out;
+	}
+	/* task nodes first, in record order (CPython's id2name order) */
+	for (size_t i = 0; i < n; i++)
+		if (snap->tasks[i].listed && ctx->selected[i])
+			tree_task_node(&tr, (uint32_t)i);
+	/* awaits: (awaiter, awaiter's stack, awaited) */
+	for (size_t i = 0; i < n; i++) {
+		const struct task_rec *t = &snap->tasks[i];
+		if (!t->listed || !ctx->selected[i])
+			continue;
+		for (uint32_t k = 0; k < t->nawaited_by; k++) {
+			long p = snapshot_find(snap, t->awaited_by[k]);
+			if (p < 0)
+				continue;
+			awaiter[p] = true;
+			uint32_t cur = tree_task_node(&tr, (uint32_t)p);
+			const struct task_rec *pt = &snap->tasks[p];
+			const struct frame_rec *fr;
+			uint32_t nf;
+			limited_frames(ctx, pt, &fr, &nf);
+			for (uint32_t f = nf; f > 0; f--)
+				cur = tree_cor_node(&tr, cur, intern_frame(&tr, &fr[f - 1]));
+			uint32_t child = tree_task_node(&tr, (uint32_t)i);
+			uint64_t key = ((uint64_t)cur << 32) | child;
+			uint32_t dummy;
+			if (!u64map_get(&tr.task_child, key, &dummy)) {
+				u64map_put(&tr.task_child, key, 1);
+				tree_link(&tr, cur, child);
+			}
+		}
+	}
+	/* leaf tasks get their own stacks */
+	for (size_t i = 0; i < n; i++) {
+		const struct task_rec *t = &snap->tasks[i];
+		if (!t->listed || !ctx->selected[i] || awaiter[i])
+			continue;
+		uint32_t cur = tree_task_node(&tr, (uint32_t)i);
+		const struct frame_rec *fr;
+		uint32_t nf;
+		limited_frames(ctx, t, &fr, &nf);
+		for (uint32_t f = nf; f > 0; f--)
+			cur = tree_cor_node(&tr, cur, intern_frame(&tr, &fr[f - 1]));
+	}
+	if (tr.failed) {
+		sb->failed = true;
+		goto out;
+	}
+	tr.is_child = calloc(tr.n ? tr.n : 1, sizeof(bool));
+	if (!tr.is_child) {
+		sb->failed = true;
+		goto out;
+	}
+	for (size_t i = 0; i < tr.n; i++)
+		for (uint32_t c = tr.nodes[i].first_child; c; c = tr.nodes[c - 1].next_sibling)
+			tr.is_child[c - 1] = true;
+	for (size_t i = 0; i < tr.n; i++)
+		if (tr.nodes[i].is_task && !tr.is_child[i])
+			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
+	/* await cycles are reachable from no root: draw them from their
+	 * first task in record order */
+	for (size_t i = 0; i < tr.n; i++)
+		if (tr.nodes[i].is_task && !tr.nodes[i].rendered)
+			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
+	if (ctx->graph->ncycles) {
+		sb_putc(sb, '\n');
+		for (size_t c = 0; c < ctx->graph->ncycles; c++) {
+			sb_puts(sb, "cycle: ");
+			for (uint32_t k = 0; k < ctx->graph->cycle_len[c]; k++) {
+				char buf[64];
+				if (k)
+					sb_puts(sb, " → ");
+				sb_puts(sb, task_label(&snap->tasks[ctx->graph->cycles[c][k]],
+						       buf, sizeof(buf)));
+			}
+			sb_putc(sb, '\n');
+		}
+	}
+out:
+	free(awaiter);
+	free(on_path);
+	free(tr.nodes);
+	free(tr.is_child);
+	u64map_deinit(&tr.task_node);
+	u64map_deinit(&tr.cor_child);
+	u64map_deinit(&tr.task_child);
+	u64map_deinit(&tr.label_ids);
+	intern_deinit(&tr.labels);
+}
+
+/* ---- table / csv ------------------------------------------------------------ */
+
+static void stack_names(struct strbuf *sb, const struct render_ctx *ctx,
+			const struct task_rec *t)
+{
+	const struct frame_rec *fr;
+	uint32_t nf;
+	limited_frames(ctx, t, &fr, &nf);
+	for (uint32_t i = 0; i < nf; i++) {
+		if (i)
+			sb_puts(sb, " -> ");
+		sb_puts(sb, fr[i].function);
+	}
+}
+
+static void csv_field(struct strbuf *sb, const char *s, bool last)
+{
+	if (strpbrk(s, ",\"\n\r")) {
+		sb_putc(sb, '"');
+		for (; *s; s++) {
+			if (*s == '"')
+				sb_putc(sb, '"');
+			sb_putc(sb, *s);
+		}
+		sb_putc(sb, '"');
+	} else {
+		sb_puts(sb, s);
+	}
+	sb_putc(sb, last ? '\n' : ',');
+}
+
+static void table_row(struct strbuf *sb, bool csv, const char *const cols[7])
+{
+	static const size_t widths[7] = { 10, 20, 20, 50, 50, 15, 15 };
+	for (int c = 0; c < 7; c++) {
+		if (csv) {
+			csv_field(sb, cols[c], c == 6);
+		} else {
+			if (c)
+				sb_putc(sb, ' ');
+			put_padded(sb, cols[c], widths[c]);
+		}
+	}
+	if (!csv)
+		sb_putc(sb, '\n');
+}
+
+void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
+{
+	const struct snapshot *snap = ctx->snap;
+	static const char *const header[7] = {
+		"tid", "task id", "task name", "coroutine stack", "awaiter chain",
+		"awaiter name", "awaiter id",
+	};
+	table_row(sb, csv, header);
+	if (!csv) {
+		sb_pad(sb, '-', 180);
+		sb_putc(sb, '\n');
+	}
+	struct strbuf stack, chain;
+	sb_init(&stack);
+	sb_init(&chain);
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const struct task_rec *t = &snap->tasks[i];
+		if (!t->listed || !t->is_task || !ctx->selected[i])
+			continue;
+		char tid[24], id[24], aid[24];
+		snprintf(tid, sizeof(tid), "%llu", (unsigned long long)t->native_thread_id);
+		snprintf(id, sizeof(id), "0x%llx", (unsigned long long)t->addr);
+		stack.len = 0;
+		sb_puts(&stack, "");
+		stack_names(&stack, ctx, t);
+		if (!t->nawaited_by) {
+			const char *cols[7] = { tid, id, t->name, stack.data, "", "", "0x0" };
+			table_row(sb, csv, cols);
+			continue;
+		}
+		for (uint32_t k = 0; k < t->nawaited_by; k++) {
+			long p = snapshot_find(snap, t->awaited_by[k]);
+			chain.len = 0;
+			sb_puts(&chain, "");
+			const char *aname = "Unknown";
+			if (p >= 0) {
+				stack_names(&chain, ctx, &snap->tasks[p]);
+				if (snap->tasks[p].listed && snap->tasks[p].is_task)
+					aname = snap->tasks[p].name;
+			}
+			snprintf(aid, sizeof(aid), "0x%llx", (unsigned long long)t->awaited_by[k]);
+			const char *cols[7] = { tid, id, t->name, stack.data, chain.data,
+						aname, aid };
+			table_row(sb, csv, cols);
+		}
+	}
+	if (stack.failed || chain.failed)
+		sb->failed = true;
+	sb_deinit(&stack);
+	sb_deinit(&chain);
+}
+
+/* ---- dot --------------------------------------------------------------------- */
+
+static void dot_escaped(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			sb_putc(sb, '\\');
+		if (*s == '\n') {
+			sb_puts(sb, "\\n");
+			continue;
+		}
+		sb_putc(sb, *s);
+	}
+}
+
+void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
+{
+	const struct snapshot *snap = ctx->snap;
+	const struct graph *g = ctx->graph;
+	sb_puts(sb, "digraph asyncio {\n"
+		    "  rankdir=LR;\n"
+		    "  node [shape=box, style=\"rounded\", fontname=\"monospace\", fontsize=10];\n"
+		    "  edge [fontname=\"monospace\", fontsize=9];\n");
+	/* one cluster per thread (0: the interpreter's list) */
+	for (size_t th = 0; th <= snap->nthreads; th++) {
+		uint64_t tid = th < snap->nthreads ? snap->threads[th].native_thread_id : 0;
+		bool any = false;
+		for (size_t i = 0; i < snap->ntasks; i++) {
+			const struct task_rec *t = &snap->tasks[i];
+			if (!ctx->selected[i] || t->native_thread_id != tid)
+				continue;
+			if (th == snap->nthreads) {
+				/* tasks of threads we list got their cluster already */
+				bool known = false;
+				for (size_t k = 0; k < snap->nthreads && !known; k++)
+					known = snap->threads[k].native_thread_id == tid;
+				if (known && tid)
+					continue;
+			}
+			if (!any) {
+				sb_printf(sb, "  subgraph cluster_%zu {\n    label=\"%s %llu\";\n"
+					  "    style=dashed;\n", th,
+					  tid ? "thread" : "interpreter list, thread",
+					  (unsigned long long)tid);
+				any = true;
+			}
+			char buf[64];
+			sb_printf(sb, "    \"0x%llx\" [label=\"%s ", (unsigned long long)t->addr,
+				  t->is_task ? "Task" : "Future");
+			dot_escaped(sb, task_label(t, buf, sizeof(buf)));
+			if (t->nframes) {
+				sb_puts(sb, "\\n");
+				struct strbuf fl;
+				sb_init(&fl);
+				frame_label(&fl, &t->frames[0]);
+				dot_escaped(sb, fl.data ? fl.data : "");
+				sb_deinit(&fl);
+			}
+			sb_putc(sb, '"');
+			if (t->running)
+				sb_puts(sb, ", style=\"rounded,filled,bold\", fillcolor=\"#ffe08a\"");
+			else if (!t->is_task)
+				sb_puts(sb, ", shape=ellipse");
+			sb_puts(sb, "];\n");
+		}
+		if (any)
+			sb_puts(sb, "  }\n");
+	}
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const struct task_rec *t = &snap->tasks[i];
+		if (!ctx->selected[i])
+			continue;
+		for (uint32_t k = 0; k < t->nawaited_by; k++) {
+			long p = snapshot_find(snap, t->awaited_by[k]);
+			if (p < 0 || !ctx->selected[p])
+				continue;
+			bool red = false;
+			for (size_t c = 0; c < g->ncycles && !red; c++)
+				for (uint32_t m = 0; m + 1 < g->cycle_len[c] && !red; m++)
+					red = g->cycles[c][m] == (uint32_t)p &&
+					      g->cycles[c][m + 1] == (uint32_t)i;
+			sb_printf(sb, "  \"0x%llx\" -> \"0x%llx\"%s;\n",
+				  (unsigned long long)t->awaited_by[k],
+				  (unsigned long long)t->addr,
+				  red ? " [color=red, penwidth=2, label=\"cycle\"]" : "");
+		}
+	}
+	sb_puts(sb, "}\n");
+}
+
+void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
+		  const char *how)
+{
+	const struct snapshot *snap = ctx->snap;
+	size_t ntasks = 0, nfutures = 0, nframes = 0;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		if (snap->tasks[i].is_task)
+			ntasks++;
+		else
+			nfutures++;
+		nframes += snap->tasks[i].nframes;
+	}
+	char vs[32];
+	layout_version_string(snap->layout.version, vs, sizeof(vs));
+	sb_printf(sb, "stats: python %s, %zu tasks, %zu futures, %zu frames, "
+		  "%zu threads, %zu cycles, %zu warnings\n",
+		  vs, ntasks, nfutures, nframes, snap->nthreads, ctx->graph->ncycles,
+		  snap->nwarnings);
+	sb_printf(sb, "stats: read %llu bytes in %llu reads, %.1f ms, layout %s (%s)\n",
+		  (unsigned long long)snap->bytes_read,
+		  (unsigned long long)snap->read_calls, snap->elapsed_ms,
+		  snap->layout.source, how);
+}

@@ -1,0 +1,416 @@
+/* Internal interfaces of libpyag. Not installed. */
+#ifndef PYAG_INTERNAL_H
+#define PYAG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pyag.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- small containers (util.c) ------------------------------------------ */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size, used;
+	_Alignas(16) unsigned char data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+	size_t bytes;
+};
+
+void *arena_alloc(struct arena *a, size_t size) HIDDEN;
+void arena_deinit(struct arena *a) HIDDEN;
+
+struct u64map {
+	uint64_t *keys;
+	uint32_t *vals;
+	uint8_t *used;
+	size_t cap, count;
+};
+
+bool u64map_get(const struct u64map *m, uint64_t key, uint32_t *val) HIDDEN;
+bool u64map_put(struct u64map *m, uint64_t key, uint32_t val) HIDDEN;
+void u64map_deinit(struct u64map *m) HIDDEN;
+
+struct intern {
+	const char **slots;
+	size_t cap, count;
+	struct arena arena;
+};
+
+/* The unique copy of s[0..n) (NUL-terminated), or NULL on allocation failure. */
+const char *intern_get(struct intern *in, const char *s, size_t n) HIDDEN;
+void intern_deinit(struct intern *in) HIDDEN;
+
+
+/* ---- errors (error.c) -------------------------------------------------- */
+
+struct pyag_error {
+	enum pyag_error_code code;
+	bool is_static;      /* never freed (out of memory, end of iteration) */
+	uint64_t address;    /* faulting address, 0 if none */
+	char *message;
+};
+
+extern struct pyag_error pyag_enomem;
+extern struct pyag_error pyag_stop;
+
+struct pyag_error *pyag_error_create(enum pyag_error_code code,
+				     const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
+struct pyag_error *pyag_error_fault(uint64_t address, size_t size) HIDDEN;
+/* Prepend context: "CONTEXT: old message". Consumes and returns err. */
+struct pyag_error *pyag_error_wrap(struct pyag_error *err, const char *fmt, ...)
+	PRINTF_LIKE(2, 3) HIDDEN;
+struct pyag_error *pyag_error_errno(int errnum, const char *fmt, ...)
+	PRINTF_LIKE(2, 3) HIDDEN;
+
+/* ---- growable text buffer (strbuf.c) ----------------------------------- */
+
+struct strbuf {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool failed;   /* an allocation failed; content is truncated */
+};
+
+void sb_init(struct strbuf *sb) HIDDEN;
+void sb_deinit(struct strbuf *sb) HIDDEN;
+bool sb_reserve(struct strbuf *sb, size_t extra) HIDDEN;
+void sb_append(struct strbuf *sb, const char *s, size_t n) HIDDEN;
+void sb_puts(struct strbuf *sb, const char *s) HIDDEN;
+void sb_putc(struct strbuf *sb, char c) HIDDEN;
+void sb_printf(struct strbuf *sb, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
+void sb_pad(struct strbuf *sb, char c, size_t n) HIDDEN;
+/* Hand the buffer over (NUL-terminated) and reset; NULL if allocation failed. */
+char *sb_steal(struct strbuf *sb) HIDDEN;
+
+/* ---- readers (reader.c, reader_pid.c, reader_core.c) ------------------- */
+
+struct reader_ops {
+	/* Read exactly size bytes or fail. */
+	struct pyag_error *(*read)(struct pyag_reader *r, uint64_t address,
+				   void *buf, size_t size);
+	void (*destroy)(struct pyag_reader *r);
+};
+
+#define PYAG_PAGE_SIZE 4096u
+
+struct page_slot {
+	uint64_t page;      /* page number + 1; 0 = empty slot */
+	uint8_t *data;      /* NULL: known unreadable */
+};
+
+struct pyag_reader {
+	const struct reader_ops *ops;
+	bool cached;            /* go through the page cache */
+	/* page cache: open addressing, power-of-two capacity */
+	struct page_slot *slots;
+	size_t nslots;
+	size_t npages;
+	size_t max_pages;       /* bound on cached pages */
+	unsigned readahead;     /* pages fetched on a miss */
+	/* statistics */
+	uint64_t bytes_read;    /* bytes fetched from the target */
+	uint64_t read_calls;    /* raw reads issued */
+	/* reader-specific state */
+	int pid;
+	int mem_fd;             /* /proc/PID/mem, -1 until needed */
+	bool use_mem_fd;
+	pyag_read_fn *fn;
+	void *fn_arg;
+	struct core_file *core;
+};
+
+void reader_init(struct pyag_reader *r, const struct reader_ops *ops) HIDDEN;
+struct pyag_error *reader_read_u64(struct pyag_reader *r, uint64_t address,
+				   uint64_t *ret) HIDDEN;
+/* Read a NUL-terminated C string of at most max-1 bytes into buf. */
+struct pyag_error *reader_read_cstr(struct pyag_reader *r, uint64_t address,
+				    char *buf, size_t max) HIDDEN;
+
+/* The core reader's view of the file (reader_core.c). */
+struct core_segment {
+	uint64_t vaddr, memsz, filesz, offset;
+};
+struct core_file_mapping {
+	uint64_t start, end, offset;   /* offset in bytes */
+	char *path;
+};
+struct core_file {
+	int fd;
+	uint64_t file_size;
+	const uint8_t *map;           /* whole file, read-only */
+	struct core_segment *segs;
+	size_t nsegs;
+	struct core_file_mapping *files;
+	size_t nfiles;
+	int pid;
+	char *exe_hint;               /* from NT_PRPSINFO / first mapping */
+	/* threads from NT_PRSTATUS, in note order */
+	int *tids;
+	size_t ntids;
+	int signal;                   /* signal that killed the process, or 0 */
+};
+struct core_file *reader_core_file(struct pyag_reader *r) HIDDEN;
+struct pyag_error *pyag_reader_create_core_ex(const char *path, const char *sysroot,
+					      struct pyag_reader **ret) HIDDEN;
+
+/* ---- ELF files on disk (elf.c) ----------------------------------------- */
+
+struct elf_section_info {
+	uint64_t addr;
+	uint64_t size;
+	uint64_t offset;
+	bool found;
+};
+
+struct elf_info {
+	uint16_t type;          /* ET_EXEC, ET_DYN, ET_CORE */
+	uint64_t first_load_vaddr; /* p_vaddr - p_offset of the lowest PT_LOAD */
+	bool has_load;
+	struct elf_section_info pyruntime;
+	struct elf_section_info asynciodebug;
+};
+
+/* Read the ELF header, program and section headers of a file. */
+struct pyag_error *elf_read_info(const char *path, struct elf_info *ret) HIDDEN;
+
+/* ---- target location (target.c) ---------------------------------------- */
+
+struct target_map {
+	uint64_t start, end, offset;
+	char *path;             /* as the target sees it */
+	bool writable;
+	bool file_backed;
+};
+
+struct target {
+	struct pyag_reader *reader;
+	const struct pyag_host *host;
+	struct target_map *maps;
+	size_t nmaps;
+	uint64_t runtime_addr;        /* _PyRuntime */
+	uint64_t asyncio_debug_addr;  /* _AsyncioDebug, 0 if not found */
+	const char *runtime_how;      /* "symbol", "section", "scan" */
+	char *runtime_file;           /* file that holds .PyRuntime, if known */
+	char *asyncio_file;
+	bool asyncio_mapped;           /* an _asyncio file is mapped */
+};
+
+struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
+				 const struct pyag_host *host) HIDDEN;
+void target_deinit(struct target *t) HIDDEN;
+
+/* ---- layout (layout.c) -------------------------------------------------- */
+
+/* Every offset the walker uses; filled from a layout source and validated. */
+struct pyag_layout {
+	uint64_t version;       /* PY_VERSION_HEX */
+	bool free_threaded;
+	const char *source;     /* "debug-offsets" */
+
+	uint64_t runtime_size, runtime_interpreters_head;
+	uint64_t interp_size, interp_id, interp_next, interp_threads_head;
+	uint64_t tstate_size, tstate_next, tstate_interp, tstate_current_frame,
+		tstate_thread_id, tstate_native_thread_id;
+	uint64_t frame_size, frame_previous, frame_executable, frame_instr_ptr,
+		frame_owner, frame_stackpointer, frame_tlbc_index;
+	uint64_t code_size, code_filename, code_name, code_qualname,
+		code_linetable, code_firstlineno, code_code_adaptive, code_tlbc;
+	uint64_t obj_type;
+	uint64_t type_size, type_name, type_flags;
+	uint64_t tuple_size, tuple_item, tuple_ob_size;
+	uint64_t set_size, set_used, set_table, set_mask;
+	uint64_t long_size, long_tag, long_digit;
+	uint64_t bytes_size, bytes_ob_size, bytes_sval;
+	uint64_t unicode_size, unicode_state, unicode_length,
+		unicode_ascii_size, unicode_compact_size;
+	uint64_t gen_size, gen_iframe, gen_frame_state;
+	uint64_t llist_next, llist_prev;
+	/* asyncio */
+	bool have_asyncio;
+	uint64_t task_size, task_name, task_awaited_by, task_is_task,
+		task_awaited_by_is_set, task_coro, task_node;
+	uint64_t ainterp_size, ainterp_tasks_head;
+	uint64_t athread_size, athread_running_loop, athread_running_task,
+		athread_tasks_head;
+	/* constants that are not offsets (per version) */
+	int frame_state_yield_from;        /* FRAME_SUSPENDED_YIELD_FROM */
+	int frame_state_yield_from_locked; /* or the same value */
+	int frame_state_finished;          /* first state with no frame */
+	int owner_generator;
+	int owner_first_incomplete;        /* owners >= this are shims */
+	unsigned unicode_kind_shift, unicode_compact_bit, unicode_ascii_bit;
+};
+
+struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
+					     uint64_t runtime_addr,
+					     uint64_t asyncio_addr,
+					     struct pyag_layout *ret) HIDDEN;
+struct pyag_error *layout_validate(const struct pyag_layout *l) HIDDEN;
+/* Decode the python version for messages: "3.14.10". */
+void layout_version_string(uint64_t hexversion, char *buf, size_t size) HIDDEN;
+
+/* ---- the snapshot (walk.c) --------------------------------------------- */
+
+enum frame_kind {
+	FRAME_KIND_PLAIN = 0,       /* "" */
+	FRAME_KIND_ASYNC,           /* "async" */
+	FRAME_KIND_ASYNC_GENERATOR, /* "async generator" */
+	FRAME_KIND_GENERATOR,       /* "generator" */
+};
+
+struct frame_rec {
+	const char *function;   /* co_qualname (interned) */
+	const char *filename;   /* co_filename (interned) */
+	int32_t line;           /* -1: unknown */
+	uint8_t kind;
+};
+
+struct task_rec {
+	uint64_t addr;
+	bool is_task;
+	bool listed;            /* found in a task list (vs. reached as awaiter) */
+	bool running;
+	const char *name;       /* NULL for futures (interned) */
+	int64_t interp_id;
+	uint64_t native_thread_id;  /* 0: interpreter list / unknown */
+	uint64_t thread_id;
+	struct frame_rec *frames;   /* innermost first */
+	uint32_t nframes;
+	uint64_t *awaited_by;
+	uint32_t nawaited_by;
+};
+
+struct thread_rec {
+	int64_t interp_id;
+	uint64_t thread_id;
+	uint64_t native_thread_id;
+	uint64_t running_task;  /* 0: none */
+};
+
+struct snapshot {
+	struct task_rec *tasks;
+	size_t ntasks, cap_tasks;
+	struct thread_rec *threads;
+	size_t nthreads, cap_threads;
+	char **warnings;
+	size_t nwarnings, cap_warnings;
+	size_t warnings_dropped;
+	struct pyag_layout layout;
+	enum pyag_target_kind kind;
+	int pid;
+	uint64_t bytes_read, read_calls;
+	double elapsed_ms;
+	struct u64map index;    /* task/future address -> index into tasks */
+	struct intern strings;  /* function names, file names, task names */
+	struct arena mem;       /* frames and awaited-by arrays */
+};
+
+struct walk_limits {
+	size_t max_tasks;       /* per list and in total */
+	size_t max_frames;      /* per coroutine chain / thread stack */
+	size_t max_set;         /* entries of an awaited-by set */
+	size_t max_string;      /* code points of a name */
+	size_t max_threads;
+	size_t max_interpreters;
+};
+
+void walk_default_limits(struct walk_limits *lim) HIDDEN;
+struct pyag_error *walk_target(struct pyag_reader *r,
+			       const struct pyag_layout *layout,
+			       uint64_t runtime_addr,
+			       const struct walk_limits *lim,
+			       struct snapshot *snap) HIDDEN;
+void snapshot_init(struct snapshot *snap) HIDDEN;
+void snapshot_deinit(struct snapshot *snap) HIDDEN;
+void snapshot_warn(struct snapshot *snap, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
+/* Index of a task/future record by address, or -1. */
+long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;
+struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr) HIDDEN;
+const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n) HIDDEN;
+
+/* ---- decoding helpers (decode.c): pure functions on bytes --------------- */
+
+/* Line of code unit index `unit` in a 3.11+ location table; -1 if none. */
+int32_t decode_line(const uint8_t *table, size_t size, int32_t firstlineno,
+		    uint64_t unit) HIDDEN;
+/* Append the UTF-8 encoding of a code point. */
+void utf8_put(struct strbuf *sb, uint32_t cp) HIDDEN;
+/* Python's repr() of a UTF-8 string (single quotes unless it has ' only). */
+void py_repr(struct strbuf *sb, const char *utf8) HIDDEN;
+/* A JSON string literal of a UTF-8 string. */
+void json_string(struct strbuf *sb, const char *utf8) HIDDEN;
+/* Shell-style glob match (*, ?, [...]) on bytes. */
+bool glob_match(const char *pattern, const char *s) HIDDEN;
+
+/* ---- options (options.c) ------------------------------------------------ */
+
+enum output_format {
+	FORMAT_TREE = 0,
+	FORMAT_CALLGRAPH,
+	FORMAT_TABLE,
+	FORMAT_CSV,
+	FORMAT_JSON,
+	FORMAT_DOT,
+};
+
+struct options {
+	enum output_format format;
+	bool has_limit;
+	long limit;
+	bool current;
+	bool stats;
+	bool help;
+	const char *task;       /* address or name, or NULL */
+	bool has_thread;
+	uint64_t thread;        /* native thread id */
+	const char *name_glob;
+};
+
+struct pyag_error *options_parse(int argc, char *const argv[],
+				 struct options *ret) HIDDEN;
+
+/* ---- graph and formats (graph.c, format.c) ------------------------------ */
+
+struct graph {
+	const struct snapshot *snap;
+	/* awaited -> awaiters: snap->tasks[i].awaited_by; awaiter -> awaited: */
+	uint32_t *child_start;  /* CSR: children of i are child_list[start[i]..start[i+1]) */
+	uint32_t *child_list;
+	bool *on_cycle_edge;    /* per task: unused */
+	uint32_t **cycles;      /* each: indices, first repeated at the end */
+	uint32_t *cycle_len;
+	size_t ncycles;
+};
+
+struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g) HIDDEN;
+void graph_deinit(struct graph *g) HIDDEN;
+
+struct render_ctx {
+	const struct snapshot *snap;
+	const struct graph *graph;
+	const struct options *opts;
+	const bool *selected;   /* per task: passes the filters */
+	long task_index;        /* the TASK argument, or -1 */
+};
+
+void format_callgraph_task(struct strbuf *sb, const struct render_ctx *ctx,
+			   size_t index) HIDDEN;
+void format_callgraph(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_json(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_tree(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv) HIDDEN;
+void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
+		  const char *layout_how) HIDDEN;
+
+#endif /* PYAG_INTERNAL_H */

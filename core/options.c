@@ -1,0 +1,171 @@
+/* The options every front end shares: one parser, one help text. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char usage[] =
+"Print the asyncio call graph of a Python 3.14+ process: every task, where\n"
+"each coroutine is suspended, and who awaits whom. Reads memory only; never\n"
+"runs code in the target.\n"
+"\n"
+"Arguments:\n"
+"  TASK                 a task or future: its address (0x...) or its name;\n"
+"                       prints what asyncio.format_call_graph(TASK) prints\n"
+"\n"
+"Options:\n"
+"  --format=FORMAT      tree (default): like 'python -m asyncio pstree'\n"
+"                       callgraph: asyncio.format_call_graph() per task\n"
+"                       table: like 'python -m asyncio ps'; csv: the same as CSV\n"
+"                       json: machine-readable (schema 1); dot: Graphviz\n"
+"  --limit=N            cut every call stack to |N| entries (N > 0 keeps the\n"
+"                       outermost, N < 0 the innermost, 0 prints none)\n"
+"  --current            the task running on the selected thread, with its\n"
+"                       real frames (like print_call_graph() called there)\n"
+"  --thread=TID         only tasks of the thread with native id TID\n"
+"  --name=GLOB          only tasks whose name matches GLOB (*, ?, [...])\n"
+"  --task=TASK          same as the TASK argument\n"
+"  --stats              print counts, bytes read, time and layout source\n"
+"  -h, --help           this help\n";
+
+const char *pyag_usage(void)
+{
+	return usage;
+}
+
+static struct pyag_error *parse_long(const char *opt, const char *s, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 0);
+	if (errno || end == s || *end)
+		return pyag_error_create(PYAG_ERROR_USAGE,
+					 "%s: '%s' is not a number", opt, s);
+	*ret = v;
+	return NULL;
+}
+
+static struct pyag_error *parse_format(const char *s, enum output_format *ret)
+{
+	static const struct { const char *name; enum output_format f; } names[] = {
+		{ "tree", FORMAT_TREE }, { "callgraph", FORMAT_CALLGRAPH },
+		{ "table", FORMAT_TABLE }, { "csv", FORMAT_CSV },
+		{ "json", FORMAT_JSON }, { "dot", FORMAT_DOT },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*ret = names[i].f;
+			return NULL;
+		}
+	return pyag_error_create(PYAG_ERROR_USAGE,
+				 "unknown format '%s' (choose tree, callgraph, "
+				 "table, csv, json or dot)", s);
+}
+
+/* "--name=value" or "--name value"; *value_ret NULL if opt is not name. */
+static struct pyag_error *option_value(int argc, char *const argv[], int *i,
+				       const char *name, const char **value_ret)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(name);
+	*value_ret = NULL;
+	if (strncmp(arg, name, n) != 0)
+		return NULL;
+	if (arg[n] == '=') {
+		*value_ret = arg + n + 1;
+		return NULL;
+	}
+	if (arg[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc)
+		return pyag_error_create(PYAG_ERROR_USAGE, "%s needs a value", name);
+	*value_ret = argv[++*i];
+	return NULL;
+}
+
+struct pyag_error *options_parse(int argc, char *const argv[], struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->format = FORMAT_TREE;
+	bool only_positional = false;
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *v;
+		struct pyag_error *err;
+		if (only_positional || arg[0] != '-' || strcmp(arg, "-") == 0) {
+			if (o->task)
+				return pyag_error_create(PYAG_ERROR_USAGE,
+							 "unexpected argument '%s' (one TASK at most)",
+							 arg);
+			o->task = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_positional = true;
+			continue;
+		}
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			o->help = true;
+			continue;
+		}
+		if (strcmp(arg, "--current") == 0) {
+			o->current = true;
+			continue;
+		}
+		if (strcmp(arg, "--stats") == 0) {
+			o->stats = true;
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--format", &v)))
+			return err;
+		if (v) {
+			if ((err = parse_format(v, &o->format)))
+				return err;
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--limit", &v)))
+			return err;
+		if (v) {
+			if ((err = parse_long("--limit", v, &o->limit)))
+				return err;
+			o->has_limit = true;
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--thread", &v)))
+			return err;
+		if (v) {
+			long t;
+			if ((err = parse_long("--thread", v, &t)))
+				return err;
+			if (t <= 0)
+				return pyag_error_create(PYAG_ERROR_USAGE,
+							 "--thread: '%s' is not a thread id", v);
+			o->thread = (uint64_t)t;
+			o->has_thread = true;
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--name", &v)))
+			return err;
+		if (v) {
+			o->name_glob = v;
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--task", &v)))
+			return err;
+		if (v) {
+			if (o->task)
+				return pyag_error_create(PYAG_ERROR_USAGE,
+							 "TASK given twice ('%s', '%s')",
+							 o->task, v);
+			o->task = v;
+			continue;
+		}
+		return pyag_error_create(PYAG_ERROR_USAGE,
+					 "unknown option '%s' (see --help)", arg);
+	}
+	if (o->current && o->task)
+		return pyag_error_create(PYAG_ERROR_USAGE,
+					 "--current and TASK exclude each other");
+	return NULL;
+}

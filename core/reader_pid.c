@@ -1,0 +1,111 @@
+/* Reading a live process: process_vm_readv, else pread on /proc/PID/mem. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static struct pyag_error *permission_error(int pid)
+{
+	return pyag_error_create(
+		PYAG_ERROR_PERMISSION,
+		"not permitted to read the memory of process %d; run as the same "
+		"user with ptrace allowed (echo 0 > /proc/sys/kernel/yama/ptrace_scope), "
+		"or as root / with CAP_SYS_PTRACE (in a container: --cap-add=SYS_PTRACE)",
+		pid);
+}
+
+static struct pyag_error *mem_fd_read(struct pyag_reader *r, uint64_t address,
+				      void *buf, size_t size)
+{
+	if (r->mem_fd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/mem", r->pid);
+		r->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (r->mem_fd < 0) {
+			if (errno == EACCES || errno == EPERM)
+				return permission_error(r->pid);
+			if (errno == ENOENT)
+				return pyag_error_create(PYAG_ERROR_NO_PROCESS,
+							 "no process with pid %d", r->pid);
+			return pyag_error_errno(errno, "%s", path);
+		}
+	}
+	size_t done = 0;
+	while (done < size) {
+		ssize_t n = pread(r->mem_fd, (char *)buf + done, size - done,
+				  (off_t)(address + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return pyag_error_fault(address, size);
+		done += (size_t)n;
+	}
+	return NULL;
+}
+
+static struct pyag_error *pid_read(struct pyag_reader *r, uint64_t address,
+				   void *buf, size_t size)
+{
+	if (r->use_mem_fd)
+		return mem_fd_read(r, address, buf, size);
+	struct iovec local = { buf, size };
+	struct iovec remote = { (void *)(uintptr_t)address, size };
+	ssize_t n = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)size)
+		return NULL;
+	if (n >= 0)
+		return pyag_error_fault(address, size);
+	switch (errno) {
+	case EFAULT:
+		return pyag_error_fault(address, size);
+	case ESRCH:
+		return pyag_error_create(PYAG_ERROR_NO_PROCESS,
+					 "no process with pid %d", r->pid);
+	case EPERM:
+	case ENOSYS:
+		/* /proc/PID/mem may still work (e.g. seccomp forbids the call) */
+		r->use_mem_fd = true;
+		return mem_fd_read(r, address, buf, size);
+	default:
+		return pyag_error_errno(errno, "process_vm_readv(%d)", r->pid);
+	}
+}
+
+static void pid_destroy(struct pyag_reader *r)
+{
+	if (r->mem_fd >= 0)
+		close(r->mem_fd);
+}
+
+static const struct reader_ops pid_ops = {
+	.read = pid_read,
+	.destroy = pid_destroy,
+};
+
+struct pyag_error *pyag_reader_create_pid(int pid, struct pyag_reader **ret)
+{
+	if (pid <= 0)
+		return pyag_error_create(PYAG_ERROR_USAGE, "invalid pid %d", pid);
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return pyag_error_create(PYAG_ERROR_NO_PROCESS,
+					 "no process with pid %d", pid);
+	struct pyag_reader *r = malloc(sizeof(*r));
+	if (!r)
+		return &pyag_enomem;
+	reader_init(r, &pid_ops);
+	r->pid = pid;
+	*ret = r;
+	return NULL;
+}
+
+/* Used by the permission check of target.c. */
+struct pyag_error *reader_pid_permission_error(int pid);
+struct pyag_error *reader_pid_permission_error(int pid)
+{
+	return permission_error(pid);
+}

@@ -1,0 +1,110 @@
+/* A growable text buffer. An allocation failure sets a flag instead of
+ * crashing; the caller checks it once at the end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void sb_init(struct strbuf *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+}
+
+void sb_deinit(struct strbuf *sb)
+{
+	free(sb->data);
+	memset(sb, 0, sizeof(*sb));
+}
+
+bool sb_reserve(struct strbuf *sb, size_t extra)
+{
+	if (sb->failed)
+		return false;
+	if (sb->len + extra + 1 <= sb->cap)
+		return true;
+	size_t cap = sb->cap ? sb->cap : 256;
+	while (cap < sb->len + extra + 1) {
+		if (cap > SIZE_MAX / 2) {
+			sb->failed = true;
+			return false;
+		}
+		cap *= 2;
+	}
+	char *data = realloc(sb->data, cap);
+	if (!data) {
+		sb->failed = true;
+		return false;
+	}
+	sb->data = data;
+	sb->cap = cap;
+	return true;
+}
+
+void sb_append(struct strbuf *sb, const char *s, size_t n)
+{
+	if (!sb_reserve(sb, n))
+		return;
+	memcpy(sb->data + sb->len, s, n);
+	sb->len += n;
+	sb->data[sb->len] = '\0';
+}
+
+void sb_puts(struct strbuf *sb, const char *s)
+{
+	sb_append(sb, s, strlen(s));
+}
+
+void sb_putc(struct strbuf *sb, char c)
+{
+	sb_append(sb, &c, 1);
+}
+
+void sb_pad(struct strbuf *sb, char c, size_t n)
+{
+	if (!sb_reserve(sb, n))
+		return;
+	memset(sb->data + sb->len, c, n);
+	sb->len += n;
+	sb->data[sb->len] = '\0';
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	char small[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		sb->failed = true;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		sb_append(sb, small, (size_t)n);
+		return;
+	}
+	if (!sb_reserve(sb, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+char *sb_steal(struct strbuf *sb)
+{
+	if (sb->failed) {
+		sb_deinit(sb);
+		return NULL;
+	}
+	if (!sb->data) {
+		if (!sb_reserve(sb, 0))
+			return NULL;
+		sb->data[0] = '\0';
+	}
+	char *s = sb->data;
+	sb->data = NULL;
+	sb->len = sb->cap = 0;
+	return s;
+}

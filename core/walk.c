@@ -1,0 +1,917 @@
+/*
+ * The walker: interpreters -> threads -> asyncio task lists -> coroutine
+ * chains and awaited-by sets, into plain records (struct snapshot).
+ *
+ * Target memory is hostile input. Every loop is bounded by a limit, every
+ * length is clamped before allocating, every list walk detects revisits.
+ * A bad object becomes a warning and the walk goes on with the rest; only a
+ * failure to read the interpreter's own roots is fatal.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TPFLAGS_LONG_SUBCLASS (1ul << 24)
+#define TPFLAGS_UNICODE_SUBCLASS (1ul << 28)
+#define MAX_STRUCT_READ 4096u
+#define MAX_LINETABLE (1u << 20)
+#define TAG_MASK (~(uint64_t)7)   /* _PyStackRef tag bits */
+
+enum type_kind {
+	TYPE_OTHER = 0,
+	TYPE_COROUTINE,
+	TYPE_ASYNC_GENERATOR,
+	TYPE_GENERATOR,
+	TYPE_STR,
+	TYPE_INT,
+	TYPE_CODE,
+	TYPE_BAD,           /* unreadable type object */
+};
+
+struct code_info {
+	const char *qualname;
+	const char *filename;
+	int32_t firstlineno;
+	uint8_t *linetable;
+	size_t linetable_len;
+	bool ok;
+};
+
+struct walker {
+	struct pyag_reader *r;
+	const struct pyag_layout *l;
+	const struct walk_limits *lim;
+	struct snapshot *snap;
+	struct u64map types;        /* type address -> enum type_kind */
+	struct u64map codes;        /* code address -> index into code_infos */
+	struct code_info *code_infos;
+	size_t ncodes, cap_codes;
+	size_t total_frames;
+};
+
+void walk_default_limits(struct walk_limits *lim)
+{
+	lim->max_tasks = 10u * 1000u * 1000u;
+	lim->max_frames = 10000;
+	lim->max_set = 1u << 20;
+	lim->max_string = 1u << 20;
+	lim->max_threads = 100000;
+	lim->max_interpreters = 10000;
+}
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+void snapshot_init(struct snapshot *snap)
+{
+	memset(snap, 0, sizeof(*snap));
+}
+
+void snapshot_deinit(struct snapshot *snap)
+{
+	free(snap->tasks);
+	free(snap->threads);
+	for (size_t i = 0; i < snap->nwarnings; i++)
+		free(snap->warnings[i]);
+	free(snap->warnings);
+	u64map_deinit(&snap->index);
+	intern_deinit(&snap->strings);
+	arena_deinit(&snap->mem);
+	memset(snap, 0, sizeof(*snap));
+}
+
+#define MAX_WARNINGS 1000u
+
+void snapshot_warn(struct snapshot *snap, const char *fmt, ...)
+{
+	if (snap->nwarnings >= MAX_WARNINGS) {
+		snap->warnings_dropped++;
+		return;
+	}
+	if (snap->nwarnings == snap->cap_warnings) {
+		size_t cap = snap->cap_warnings ? snap->cap_warnings * 2 : 8;
+		char **w = realloc(snap->warnings, cap * sizeof(*w));
+		if (!w)
+			return;
+		snap->warnings = w;
+		snap->cap_warnings = cap;
+	}
+	char *msg;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n >= 0)
+		snap->warnings[snap->nwarnings++] = msg;
+}
+
+long snapshot_find(const struct snapshot *snap, uint64_t addr)
+{
+	uint32_t v;
+	return u64map_get(&snap->index, addr, &v) ? (long)v : -1;
+}
+
+struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr)
+{
+	if (snap->ntasks == snap->cap_tasks) {
+		size_t cap = snap->cap_tasks ? snap->cap_tasks * 2 : 64;
+		struct task_rec *t = realloc(snap->tasks, cap * sizeof(*t));
+		if (!t)
+			return NULL;
+		snap->tasks = t;
+		snap->cap_tasks = cap;
+	}
+	if (!u64map_put(&snap->index, addr, (uint32_t)snap->ntasks))
+		return NULL;
+	struct task_rec *t = &snap->tasks[snap->ntasks++];
+	memset(t, 0, sizeof(*t));
+	t->addr = addr;
+	return t;
+}
+
+const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n)
+{
+	return intern_get(&snap->strings, s, n);
+}
+
+static struct thread_rec *snapshot_add_thread(struct snapshot *snap)
+{
+	if (snap->nthreads == snap->cap_threads) {
+		size_t cap = snap->cap_threads ? snap->cap_threads * 2 : 8;
+		struct thread_rec *t = realloc(snap->threads, cap * sizeof(*t));
+		if (!t)
+			return NULL;
+		snap->threads = t;
+		snap->cap_threads = cap;
+	}
+	struct thread_rec *t = &snap->threads[snap->nthreads++];
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+/* ---- small readers --------------------------------------------------------- */
+
+static uint64_t get_u64(const uint8_t *buf, uint64_t off)
+{
+	uint64_t v;
+	memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+static int32_t get_i32(const uint8_t *buf, uint64_t off)
+{
+	int32_t v;
+	memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+static struct pyag_error *read_struct(struct walker *w, uint64_t addr,
+				      uint8_t *buf, uint64_t size)
+{
+	if (size > MAX_STRUCT_READ)
+		size = MAX_STRUCT_READ;
+	return pyag_reader_read(w->r, addr, buf, (size_t)size);
+}
+
+static enum type_kind classify_type(struct walker *w, uint64_t type)
+{
+	uint32_t v;
+	if (u64map_get(&w->types, type, &v))
+		return (enum type_kind)v;
+	const struct pyag_layout *l = w->l;
+	enum type_kind kind = TYPE_OTHER;
+	uint64_t flags, name_ptr;
+	char name[64];
+	struct pyag_error *err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	if (!err)
+		err = reader_read_u64(w->r, type + l->type_name, &name_ptr);
+	if (err) {
+		pyag_error_destroy(err);
+		kind = TYPE_BAD;
+	} else if (flags & TPFLAGS_UNICODE_SUBCLASS) {
+		kind = TYPE_STR;
+	} else if (flags & TPFLAGS_LONG_SUBCLASS) {
+		kind = TYPE_INT;
+	} else {
+		err = reader_read_cstr(w->r, name_ptr, name, sizeof(name));
+		if (err) {
+			pyag_error_destroy(err);
+		} else if (strcmp(name, "coroutine") == 0) {
+			kind = TYPE_COROUTINE;
+		} else if (strcmp(name, "async_generator") == 0) {
+			kind = TYPE_ASYNC_GENERATOR;
+		} else if (strcmp(name, "generator") == 0) {
+			kind = TYPE_GENERATOR;
+		} else if (strcmp(name, "code") == 0) {
+			kind = TYPE_CODE;
+		}
+	}
+	u64map_put(&w->types, type, kind);
+	return kind;
+}
+
+static enum type_kind object_kind(struct walker *w, uint64_t obj)
+{
+	uint64_t type;
+	struct pyag_error *err = reader_read_u64(w->r, obj + w->l->obj_type, &type);
+	if (err) {
+		pyag_error_destroy(err);
+		return TYPE_BAD;
+	}
+	return classify_type(w, type);
+}
+
+/*
+ * A str object as UTF-8 (interned). Compact strings only: every name and
+ * file name CPython creates is compact. On failure *ret is NULL and the
+ * error says why.
+ */
+static struct pyag_error *read_str(struct walker *w, uint64_t obj,
+				   const char **ret)
+{
+	const struct pyag_layout *l = w->l;
+	*ret = NULL;
+	uint8_t hdr[MAX_STRUCT_READ];
+	uint64_t hsize = l->unicode_state + 4;
+	if (l->unicode_length + 8 > hsize)
+		hsize = l->unicode_length + 8;
+	struct pyag_error *err = read_struct(w, obj, hdr, hsize);
+	if (err)
+		return pyag_error_wrap(err, "str 0x%llx", (unsigned long long)obj);
+	uint64_t length = get_u64(hdr, l->unicode_length);
+	uint32_t state;
+	memcpy(&state, hdr + l->unicode_state, 4);
+	unsigned kind = (state >> l->unicode_kind_shift) & 7;
+	bool compact = (state >> l->unicode_compact_bit) & 1;
+	bool ascii = (state >> l->unicode_ascii_bit) & 1;
+	if (!compact || (kind != 1 && kind != 2 && kind != 4) ||
+	    (ascii && kind != 1))
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "str 0x%llx: unsupported representation "
+					 "(state 0x%x)", (unsigned long long)obj, state);
+	bool truncated = false;
+	if (length > w->lim->max_string) {
+		length = w->lim->max_string;
+		truncated = true;
+	}
+	uint64_t data = obj + (ascii ? l->unicode_ascii_size : l->unicode_compact_size);
+	size_t nbytes = (size_t)length * kind;
+	uint8_t *raw = malloc(nbytes ? nbytes : 1);
+	if (!raw)
+		return &pyag_enomem;
+	err = pyag_reader_read(w->r, data, raw, nbytes);
+	if (err) {
+		free(raw);
+		return pyag_error_wrap(err, "str 0x%llx", (unsigned long long)obj);
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	if (kind == 1 && ascii) {
+		sb_append(&sb, (const char *)raw, nbytes);
+	} else {
+		sb_reserve(&sb, nbytes * 2);
+		for (size_t i = 0; i < (size_t)length; i++) {
+			uint32_t cp;
+			if (kind == 1) {
+				cp = raw[i];
+			} else if (kind == 2) {
+				uint16_t u;
+				memcpy(&u, raw + 2 * i, 2);
+				cp = u;
+			} else {
+				memcpy(&cp, raw + 4 * i, 4);
+				if (cp > 0x10ffff)
+					cp = 0xfffd;
+			}
+			if (cp == 0)
+				cp = 0xfffd;  /* keep strings NUL-free */
+			utf8_put(&sb, cp);
+		}
+	}
+	free(raw);
+	if (ascii) {
+		/* ASCII strings must be 7-bit and NUL-free too */
+		for (size_t i = 0; i < sb.len; i++)
+			if (sb.data[i] == 0 || (unsigned char)sb.data[i] >= 0x80)
+				sb.data[i] = '?';
+	}
+	if (truncated)
+		sb_puts(&sb, "...");
+	if (sb.failed) {
+		sb_deinit(&sb);
+		return &pyag_enomem;
+	}
+	*ret = snapshot_intern(w->snap, sb.data ? sb.data : "", sb.len);
+	sb_deinit(&sb);
+	return *ret ? NULL : &pyag_enomem;
+}
+
+/* A small int (a Task-N counter). */
+static struct pyag_error *read_int(struct walker *w, uint64_t obj,
+				   uint64_t *ret, bool *negative)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t tag;
+	struct pyag_error *err = reader_read_u64(w->r, obj + l->long_tag, &tag);
+	if (err)
+		return err;
+	uint64_t ndigits = tag >> 3;
+	*negative = (tag & 3) == 2;
+	if (ndigits > 2)
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "int 0x%llx too large for a task number",
+					 (unsigned long long)obj);
+	uint32_t digits[2] = { 0, 0 };
+	if (ndigits) {
+		err = pyag_reader_read(w->r, obj + l->long_digit, digits,
+				       (size_t)ndigits * 4);
+		if (err)
+			return err;
+	}
+	*ret = (uint64_t)(digits[0] & 0x3fffffff) |
+	       ((uint64_t)(digits[1] & 0x3fffffff) << 30);
+	return NULL;
+}
+
+/* ---- code objects and frames --------------------------------------------- */
+
+static struct code_info *code_lookup(struct walker *w, uint64_t code)
+{
+	uint32_t idx;
+	if (u64map_get(&w->codes, code, &idx))
+		return &w->code_infos[idx];
+	if (w->ncodes == w->cap_codes) {
+		size_t cap = w->cap_codes ? w->cap_codes * 2 : 256;
+		struct code_info *c = realloc(w->code_infos, cap * sizeof(*c));
+		if (!c)
+			return NULL;
+		w->code_infos = c;
+		w->cap_codes = cap;
+	}
+	struct code_info *ci = &w->code_infos[w->ncodes];
+	memset(ci, 0, sizeof(*ci));
+	if (!u64map_put(&w->codes, code, (uint32_t)w->ncodes))
+		return NULL;
+	w->ncodes++;
+
+	const struct pyag_layout *l = w->l;
+	uint8_t buf[MAX_STRUCT_READ];
+	struct pyag_error *err = read_struct(w, code, buf, l->code_size);
+	if (!err)
+		err = read_str(w, get_u64(buf, l->code_qualname), &ci->qualname);
+	if (!err)
+		err = read_str(w, get_u64(buf, l->code_filename), &ci->filename);
+	if (err) {
+		snapshot_warn(w->snap, "code object 0x%llx: %s",
+			      (unsigned long long)code, pyag_error_message(err));
+		pyag_error_destroy(err);
+		return ci;
+	}
+	ci->firstlineno = get_i32(buf, l->code_firstlineno);
+	uint64_t lt = get_u64(buf, l->code_linetable);
+	uint64_t ltsize;
+	err = reader_read_u64(w->r, lt + l->bytes_ob_size, &ltsize);
+	if (!err && ltsize <= MAX_LINETABLE) {
+		ci->linetable = arena_alloc(&w->snap->mem, ltsize ? ltsize : 1);
+		if (ci->linetable) {
+			err = pyag_reader_read(w->r, lt + l->bytes_sval,
+					       ci->linetable, (size_t)ltsize);
+			if (!err)
+				ci->linetable_len = (size_t)ltsize;
+		}
+	}
+	pyag_error_destroy(err);
+	ci->ok = true;
+	return ci;
+}
+
+/*
+ * A frame record from an interpreter frame whose bytes are in buf (read at
+ * frame_addr). Returns false when the frame is not a code frame.
+ */
+static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
+			     uint8_t kind, struct frame_rec *ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t code = get_u64(buf, l->frame_executable) & TAG_MASK;
+	if (!code || object_kind(w, code) != TYPE_CODE)
+		return false;
+	struct code_info *ci = code_lookup(w, code);
+	if (!ci || !ci->ok)
+		return false;
+	uint64_t ip = get_u64(buf, l->frame_instr_ptr);
+	uint64_t base = code + l->code_code_adaptive;
+	if (l->free_threaded && l->code_tlbc && l->frame_tlbc_index) {
+		/* thread-local bytecode: co_tlbc->entries[tlbc_index] */
+		int32_t idx = get_i32(buf, l->frame_tlbc_index);
+		uint64_t tlbc, entry;
+		if (idx > 0 &&
+		    !reader_read_u64(w->r, code + l->code_tlbc, &tlbc) && tlbc &&
+		    !reader_read_u64(w->r, tlbc + 8 + 8 * (uint64_t)idx, &entry) && entry)
+			base = entry;
+	}
+	int32_t line;
+	if (ip < base)
+		line = ci->firstlineno;
+	else
+		line = decode_line(ci->linetable, ci->linetable_len,
+				   ci->firstlineno, (ip - base) / 2);
+	ret->function = ci->qualname;
+	ret->filename = ci->filename;
+	ret->line = line;
+	ret->kind = kind;
+	return true;
+}
+
+/* Growing list of frames, copied into the snapshot's arena at the end. */
+struct frame_list {
+	struct frame_rec *v;
+	size_t n, cap;
+};
+
+static bool frame_list_push(struct frame_list *fl, const struct frame_rec *f)
+{
+	if (fl->n == fl->cap) {
+		size_t cap = fl->cap ? fl->cap * 2 : 16;
+		struct frame_rec *v = realloc(fl->v, cap * sizeof(*v));
+		if (!v)
+			return false;
+		fl->v = v;
+		fl->cap = cap;
+	}
+	fl->v[fl->n++] = *f;
+	return true;
+}
+
+static void frame_list_commit(struct walker *w, struct frame_list *fl,
+			      struct task_rec *t)
+{
+	t->nframes = 0;
+	t->frames = NULL;
+	if (fl->n) {
+		t->frames = arena_alloc(&w->snap->mem, fl->n * sizeof(*fl->v));
+		if (t->frames) {
+			memcpy(t->frames, fl->v, fl->n * sizeof(*fl->v));
+			t->nframes = (uint32_t)fl->n;
+		}
+	}
+	free(fl->v);
+	memset(fl, 0, sizeof(*fl));
+}
+
+/*
+ * The coroutine chain of a suspended task: from its coroutine, follow the
+ * awaited object (top of the suspended frame's value stack) while it is a
+ * coroutine, as asyncio.capture_call_graph() follows cr_await. Outermost
+ * first here; reversed by the caller.
+ */
+static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
+			    struct frame_list *fl)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t gen[MAX_STRUCT_READ];
+	uint64_t gsize = l->gen_iframe + l->frame_size;
+	uint64_t obj = coro;
+	for (size_t depth = 0; obj; depth++) {
+		if (depth >= w->lim->max_frames) {
+			snapshot_warn(w->snap, "task 0x%llx: coroutine chain longer "
+				      "than %zu, truncated", (unsigned long long)t->addr,
+				      w->lim->max_frames);
+			return;
+		}
+		if (object_kind(w, obj) != TYPE_COROUTINE)
+			return;
+		struct pyag_error *err = read_struct(w, obj, gen, gsize);
+		if (err) {
+			snapshot_warn(w->snap, "task 0x%llx: coroutine 0x%llx: %s",
+				      (unsigned long long)t->addr,
+				      (unsigned long long)obj, pyag_error_message(err));
+			pyag_error_destroy(err);
+			return;
+		}
+		int8_t state = (int8_t)gen[l->gen_frame_state];
+		const uint8_t *frame = gen + l->gen_iframe;
+		if (state < l->frame_state_finished) {
+			struct frame_rec f;
+			if (frame_from_bytes(w, frame, FRAME_KIND_ASYNC, &f) &&
+			    !frame_list_push(fl, &f))
+				return;
+		}
+		if (state != l->frame_state_yield_from &&
+		    state != l->frame_state_yield_from_locked)
+			return;
+		uint64_t sp = get_u64(frame, l->frame_stackpointer);
+		uint64_t next;
+		if (!sp || sp < obj + l->gen_iframe)
+			return;
+		err = reader_read_u64(w->r, sp - 8, &next);
+		if (err) {
+			pyag_error_destroy(err);
+			return;
+		}
+		next &= TAG_MASK;
+		if (next == obj)
+			return;
+		obj = next;
+	}
+}
+
+static enum frame_kind generator_frame_kind(struct walker *w, uint64_t frame_addr)
+{
+	switch (object_kind(w, frame_addr - w->l->gen_iframe)) {
+	case TYPE_COROUTINE:
+		return FRAME_KIND_ASYNC;
+	case TYPE_ASYNC_GENERATOR:
+		return FRAME_KIND_ASYNC_GENERATOR;
+	case TYPE_GENERATOR:
+		return FRAME_KIND_GENERATOR;
+	default:
+		return FRAME_KIND_PLAIN;
+	}
+}
+
+/*
+ * The real frames of the task running on a thread, top first, down to the
+ * outermost coroutine frame of the task (the one whose caller is not a
+ * generator frame), as capture_call_graph() does for the current task.
+ */
+static void walk_thread_frames(struct walker *w, uint64_t frame_addr,
+			       struct task_rec *t, struct frame_list *fl)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t buf[MAX_STRUCT_READ];
+	bool stop_after_async = false;
+	for (size_t n = 0; frame_addr; n++) {
+		if (n >= w->lim->max_frames) {
+			snapshot_warn(w->snap, "thread stack deeper than %zu frames, "
+				      "truncated", w->lim->max_frames);
+			return;
+		}
+		struct pyag_error *err = read_struct(w, frame_addr, buf, l->frame_size);
+		if (err) {
+			snapshot_warn(w->snap, "task 0x%llx: frame 0x%llx: %s",
+				      (unsigned long long)t->addr,
+				      (unsigned long long)frame_addr,
+				      pyag_error_message(err));
+			pyag_error_destroy(err);
+			return;
+		}
+		int owner = (int8_t)buf[l->frame_owner];
+		uint64_t prev = get_u64(buf, l->frame_previous);
+		if (owner >= l->owner_first_incomplete) {
+			frame_addr = prev;  /* a shim frame of the C stack */
+			continue;
+		}
+		bool gen_owned = owner == l->owner_generator;
+		if (stop_after_async && !gen_owned)
+			return;
+		stop_after_async = false;
+		enum frame_kind kind = gen_owned ? generator_frame_kind(w, frame_addr)
+						 : FRAME_KIND_PLAIN;
+		struct frame_rec f;
+		if (frame_from_bytes(w, buf, kind, &f)) {
+			if (!frame_list_push(fl, &f))
+				return;
+			if (kind == FRAME_KIND_ASYNC || kind == FRAME_KIND_ASYNC_GENERATOR)
+				stop_after_async = true;
+		}
+		frame_addr = prev;
+	}
+}
+
+/* ---- tasks ----------------------------------------------------------------- */
+
+static void read_awaited_by(struct walker *w, struct task_rec *t,
+			    uint64_t awaited_by, bool is_set)
+{
+	const struct pyag_layout *l = w->l;
+	if (!awaited_by)
+		return;
+	if (!is_set) {
+		t->awaited_by = arena_alloc(&w->snap->mem, sizeof(uint64_t));
+		if (t->awaited_by) {
+			t->awaited_by[0] = awaited_by;
+			t->nawaited_by = 1;
+		}
+		return;
+	}
+	uint8_t set[MAX_STRUCT_READ];
+	uint64_t ssize = l->set_mask + 8;
+	if (l->set_table + 8 > ssize)
+		ssize = l->set_table + 8;
+	if (l->set_used + 8 > ssize)
+		ssize = l->set_used + 8;
+	struct pyag_error *err = read_struct(w, awaited_by, set, ssize);
+	if (err) {
+		snapshot_warn(w->snap, "task 0x%llx: awaited-by set: %s",
+			      (unsigned long long)t->addr, pyag_error_message(err));
+		pyag_error_destroy(err);
+		return;
+	}
+	uint64_t mask = get_u64(set, l->set_mask);
+	uint64_t table = get_u64(set, l->set_table);
+	uint64_t used = get_u64(set, l->set_used);
+	if (mask >= w->lim->max_set || ((mask + 1) & mask) != 0 || used > mask + 1) {
+		snapshot_warn(w->snap, "task 0x%llx: awaited-by set 0x%llx is "
+			      "corrupt (mask %llu, used %llu)",
+			      (unsigned long long)t->addr,
+			      (unsigned long long)awaited_by,
+			      (unsigned long long)mask, (unsigned long long)used);
+		return;
+	}
+	size_t nslots = (size_t)mask + 1;
+	uint64_t *entries = malloc(nslots * 16);
+	if (!entries)
+		return;
+	err = pyag_reader_read(w->r, table, entries, nslots * 16);
+	if (err) {
+		snapshot_warn(w->snap, "task 0x%llx: awaited-by set table: %s",
+			      (unsigned long long)t->addr, pyag_error_message(err));
+		pyag_error_destroy(err);
+		free(entries);
+		return;
+	}
+	t->awaited_by = arena_alloc(&w->snap->mem, (used ? used : 1) * sizeof(uint64_t));
+	if (t->awaited_by) {
+		/* slot order: the order Python iterates the set */
+		for (size_t i = 0; i < nslots && t->nawaited_by < used; i++) {
+			uint64_t key = entries[2 * i];
+			int64_t hash = (int64_t)entries[2 * i + 1];
+			if (!key || hash == -1)
+				continue;  /* empty or deleted (dummy) slot */
+			t->awaited_by[t->nawaited_by++] = key;
+		}
+	}
+	free(entries);
+}
+
+static void read_task_name(struct walker *w, struct task_rec *t, uint64_t name)
+{
+	if (!name) {
+		t->name = snapshot_intern(w->snap, "", 0);
+		return;
+	}
+	enum type_kind kind = object_kind(w, name);
+	struct pyag_error *err = NULL;
+	if (kind == TYPE_STR) {
+		err = read_str(w, name, &t->name);
+	} else if (kind == TYPE_INT) {
+		uint64_t n = 0;
+		bool neg = false;
+		err = read_int(w, name, &n, &neg);
+		if (!err) {
+			char buf[32];
+			int len = snprintf(buf, sizeof(buf), "Task-%s%llu", neg ? "-" : "",
+					   (unsigned long long)n);
+			t->name = snapshot_intern(w->snap, buf, (size_t)len);
+		}
+	} else {
+		err = pyag_error_create(PYAG_ERROR_CORRUPT,
+					"name 0x%llx is neither str nor int",
+					(unsigned long long)name);
+	}
+	if (err) {
+		snapshot_warn(w->snap, "task 0x%llx: %s", (unsigned long long)t->addr,
+			      pyag_error_message(err));
+		pyag_error_destroy(err);
+	}
+	if (!t->name)
+		t->name = snapshot_intern(w->snap, "?", 1);
+}
+
+/*
+ * Read a task or future at addr into a new record. Futures share the
+ * awaited-by fields of tasks (same FutureObj header).
+ */
+static struct task_rec *read_future(struct walker *w, uint64_t addr,
+				    bool listed, int64_t interp,
+				    uint64_t native_thread_id)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t buf[MAX_STRUCT_READ];
+	/* A plain future is smaller than a task: read its header first. */
+	uint64_t fsize = l->task_awaited_by + 8;
+	if (l->task_is_task + 1 > fsize)
+		fsize = l->task_is_task + 1;
+	if (l->task_awaited_by_is_set + 1 > fsize)
+		fsize = l->task_awaited_by_is_set + 1;
+	struct pyag_error *err = read_struct(w, addr, buf, fsize);
+	if (err) {
+		snapshot_warn(w->snap, "task 0x%llx: %s", (unsigned long long)addr,
+			      pyag_error_message(err));
+		pyag_error_destroy(err);
+		return NULL;
+	}
+	bool is_task = buf[l->task_is_task] != 0;
+	if (is_task) {
+		err = read_struct(w, addr, buf, l->task_size);
+		if (err) {
+			snapshot_warn(w->snap, "task 0x%llx: %s",
+				      (unsigned long long)addr, pyag_error_message(err));
+			pyag_error_destroy(err);
+			return NULL;
+		}
+	}
+	struct task_rec *t = snapshot_add_task(w->snap, addr);
+	if (!t)
+		return NULL;
+	t->is_task = is_task;
+	t->listed = listed;
+	t->interp_id = interp;
+	t->native_thread_id = native_thread_id;
+	uint64_t awaited_by = get_u64(buf, l->task_awaited_by);
+	bool is_set = buf[l->task_awaited_by_is_set] != 0;
+	if (is_task) {
+		uint64_t name = get_u64(buf, l->task_name);
+		uint64_t coro = get_u64(buf, l->task_coro);
+		/* t may move when records are added: work by index */
+		size_t idx = (size_t)(t - w->snap->tasks);
+		read_task_name(w, t, name);
+		struct frame_list fl = { 0 };
+		if (coro)
+			walk_coro_chain(w, coro, &w->snap->tasks[idx], &fl);
+		t = &w->snap->tasks[idx];
+		/* innermost first, as format_call_graph prints */
+		for (size_t i = 0; i < fl.n / 2; i++) {
+			struct frame_rec tmp = fl.v[i];
+			fl.v[i] = fl.v[fl.n - 1 - i];
+			fl.v[fl.n - 1 - i] = tmp;
+		}
+		frame_list_commit(w, &fl, t);
+	}
+	read_awaited_by(w, t, awaited_by, is_set);
+	return t;
+}
+
+/* Walk one circular task list whose head node is at head. */
+static void walk_task_list(struct walker *w, uint64_t head, int64_t interp,
+			   uint64_t native_thread_id, const char *what)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t node;
+	struct pyag_error *err = reader_read_u64(w->r, head + l->llist_next, &node);
+	size_t n = 0;
+	while (!err && node != head) {
+		if (!node) {
+			snapshot_warn(w->snap, "%s: task list broken (NULL link after "
+				      "%zu tasks)", what, n);
+			return;
+		}
+		if (w->snap->ntasks >= w->lim->max_tasks) {
+			snapshot_warn(w->snap, "%s: more than %zu tasks, stopped",
+				      what, w->lim->max_tasks);
+			return;
+		}
+		uint64_t task = node - l->task_node;
+		if (snapshot_find(w->snap, task) >= 0) {
+			snapshot_warn(w->snap, "%s: task list loops back to task "
+				      "0x%llx, stopped", what, (unsigned long long)task);
+			return;
+		}
+		read_future(w, task, true, interp, native_thread_id);
+		n++;
+		err = reader_read_u64(w->r, node + l->llist_next, &node);
+	}
+	if (err) {
+		snapshot_warn(w->snap, "%s: task list: %s", what, pyag_error_message(err));
+		pyag_error_destroy(err);
+	}
+}
+
+/* Add records for awaiters that are in no list: futures (gather, shield,
+ * future_add_to_awaited_by) and tasks of lists we could not read. */
+static void walk_awaiters(struct walker *w)
+{
+	for (size_t i = 0; i < w->snap->ntasks; i++) {
+		for (uint32_t k = 0; k < w->snap->tasks[i].nawaited_by; k++) {
+			uint64_t a = w->snap->tasks[i].awaited_by[k];
+			if (snapshot_find(w->snap, a) >= 0)
+				continue;
+			if (w->snap->ntasks >= w->lim->max_tasks) {
+				snapshot_warn(w->snap, "more than %zu tasks and futures, "
+					      "awaiters not followed", w->lim->max_tasks);
+				return;
+			}
+			read_future(w, a, false, w->snap->tasks[i].interp_id,
+				    w->snap->tasks[i].native_thread_id);
+		}
+	}
+}
+
+static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t buf[MAX_STRUCT_READ];
+	uint64_t size = l->have_asyncio ? l->athread_size : l->tstate_size;
+	struct pyag_error *err = read_struct(w, tstate, buf, size);
+	if (err) {
+		snapshot_warn(w->snap, "thread state 0x%llx: %s",
+			      (unsigned long long)tstate, pyag_error_message(err));
+		pyag_error_destroy(err);
+		return;
+	}
+	struct thread_rec *th = snapshot_add_thread(w->snap);
+	if (!th)
+		return;
+	th->interp_id = interp;
+	th->thread_id = get_u64(buf, l->tstate_thread_id);
+	th->native_thread_id = get_u64(buf, l->tstate_native_thread_id);
+	uint64_t native = th->native_thread_id;
+	uint64_t running = get_u64(buf, l->athread_running_task);
+	uint64_t current_frame = get_u64(buf, l->tstate_current_frame);
+	th->running_task = running;
+	char what[64];
+	snprintf(what, sizeof(what), "thread %llu", (unsigned long long)native);
+	walk_task_list(w, tstate + l->athread_tasks_head, interp, native, what);
+	if (!running)
+		return;
+	long idx = snapshot_find(w->snap, running);
+	struct task_rec *t = idx >= 0 ? &w->snap->tasks[idx]
+				      : read_future(w, running, false, interp, native);
+	if (!t)
+		return;
+	idx = t - w->snap->tasks;
+	struct frame_list fl = { 0 };
+	walk_thread_frames(w, current_frame, t, &fl);
+	t = &w->snap->tasks[idx];
+	t->running = true;
+	t->native_thread_id = native;
+	frame_list_commit(w, &fl, t);
+}
+
+struct pyag_error *walk_target(struct pyag_reader *r,
+			       const struct pyag_layout *l,
+			       uint64_t runtime_addr,
+			       const struct walk_limits *lim,
+			       struct snapshot *snap)
+{
+	struct walker w = { .r = r, .l = l, .lim = lim, .snap = snap };
+	snap->layout = *l;
+	uint64_t interp;
+	struct pyag_error *err = reader_read_u64(
+		r, runtime_addr + l->runtime_interpreters_head, &interp);
+	if (err)
+		return pyag_error_wrap(err, "interpreter list");
+	if (!interp)
+		err = pyag_error_create(PYAG_ERROR_NOT_PYTHON,
+					"the interpreter is not initialised (or "
+					"already finalised): no interpreter state");
+	struct u64map seen = { 0 };
+	for (size_t ni = 0; interp && !err; ni++) {
+		if (ni >= lim->max_interpreters || !u64map_put(&seen, interp, 0)) {
+			snapshot_warn(snap, "interpreter list too long or looping");
+			break;
+		}
+		uint8_t buf[64];
+		int64_t id = 0;
+		if (!pyag_reader_read(r, interp + l->interp_id, buf, 8))
+			memcpy(&id, buf, 8);
+		uint64_t tstate, next;
+		err = reader_read_u64(r, interp + l->interp_threads_head, &tstate);
+		if (err) {
+			err = pyag_error_wrap(err, "interpreter 0x%llx",
+					      (unsigned long long)interp);
+			break;
+		}
+		struct u64map seen_threads = { 0 };
+		for (size_t nt = 0; tstate; nt++) {
+			uint32_t dummy;
+			if (nt >= lim->max_threads || u64map_get(&seen_threads, tstate, &dummy)) {
+				snapshot_warn(snap, "interpreter %lld: thread list too "
+					      "long or looping", (long long)id);
+				break;
+			}
+			u64map_put(&seen_threads, tstate, 0);
+			if (l->have_asyncio)
+				walk_thread(&w, tstate, id);
+			struct pyag_error *e = reader_read_u64(r, tstate + l->tstate_next, &tstate);
+			if (e) {
+				snapshot_warn(snap, "thread list: %s", pyag_error_message(e));
+				pyag_error_destroy(e);
+				break;
+			}
+		}
+		u64map_deinit(&seen_threads);
+		if (l->have_asyncio) {
+			char what[64];
+			snprintf(what, sizeof(what), "interpreter %lld", (long long)id);
+			walk_task_list(&w, interp + l->ainterp_tasks_head, id, 0, what);
+		}
+		struct pyag_error *e = reader_read_u64(r, interp + l->interp_next, &next);
+		if (e) {
+			snapshot_warn(snap, "interpreter list: %s", pyag_error_message(e));
+			pyag_error_destroy(e);
+			break;
+		}
+		interp = next;
+	}
+	u64map_deinit(&seen);
+	if (!err && l->have_asyncio)
+		walk_awaiters(&w);
+	u64map_deinit(&w.types);
+	u64map_deinit(&w.codes);
+	free(w.code_infos);
+	return err;
+}
