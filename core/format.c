@@ -299,13 +299,22 @@ struct tnode {
 	bool is_task;
 	uint32_t task;          /* record index for task nodes */
 	const char *label;      /* frame label for coroutine nodes */
-	uint32_t first_child, last_child, next_sibling;  /* node index + 1 */
+	uint32_t first_edge, last_edge;  /* edge index + 1; 0: none */
 	bool rendered;
+};
+
+/* Child links live in edges, not in the nodes: a task awaited by several
+ * tasks is a child of each of them. */
+struct tedge {
+	uint32_t child;
+	uint32_t next;          /* edge index + 1 */
 };
 
 struct tree {
 	struct tnode *nodes;
 	size_t n, cap;
+	struct tedge *edges;
+	size_t nedges, cap_edges;
 	struct u64map task_node;   /* record index -> node */
 	struct u64map cor_child;   /* (parent node << 32 | label id) -> node */
 	struct u64map task_child;  /* (parent node << 32 | task node) -> 1 */
@@ -337,12 +346,24 @@ static uint32_t tree_add(struct tree *tr, bool is_task, uint32_t task, const cha
 
 static void tree_link(struct tree *tr, uint32_t parent, uint32_t child)
 {
+	if (tr->nedges == tr->cap_edges) {
+		size_t cap = tr->cap_edges ? tr->cap_edges * 2 : 256;
+		struct tedge *e = realloc(tr->edges, cap * sizeof(*e));
+		if (!e) {
+			tr->failed = true;
+			return;
+		}
+		tr->edges = e;
+		tr->cap_edges = cap;
+	}
+	uint32_t e = (uint32_t)tr->nedges++;
+	tr->edges[e] = (struct tedge){ child, 0 };
 	struct tnode *p = &tr->nodes[parent];
-	if (!p->first_child)
-		p->first_child = child + 1;
+	if (!p->first_edge)
+		p->first_edge = e + 1;
 	else
-		tr->nodes[p->last_child - 1].next_sibling = child + 1;
-	p->last_child = child + 1;
+		tr->edges[p->last_edge - 1].next = e + 1;
+	p->last_edge = e + 1;
 }
 
 static uint32_t tree_cor_node(struct tree *tr, uint32_t parent, const char *label)
@@ -412,7 +433,7 @@ static void tree_line(struct strbuf *sb, const struct tree *tr,
 static void tree_render(struct strbuf *sb, struct tree *tr,
 			const struct snapshot *snap, uint32_t root, bool *on_path)
 {
-	struct item { uint32_t node; uint32_t next_child; size_t plen; };
+	struct item { uint32_t node; uint32_t next_edge; size_t plen; };
 	size_t cap = 64, sp = 0;
 	struct item *st = malloc(cap * sizeof(*st));
 	struct strbuf prefix;
@@ -426,10 +447,10 @@ static void tree_render(struct strbuf *sb, struct tree *tr,
 	if (tr->nodes[root].is_task)
 		on_path[tr->nodes[root].task] = true;
 	sb_puts(&prefix, "    ");
-	st[sp++] = (struct item){ root, tr->nodes[root].first_child, prefix.len };
+	st[sp++] = (struct item){ root, tr->nodes[root].first_edge, prefix.len };
 	while (sp) {
 		struct item *it = &st[sp - 1];
-		if (!it->next_child) {
+		if (!it->next_edge) {
 			if (tr->nodes[it->node].is_task)
 				on_path[tr->nodes[it->node].task] = false;
 			sp--;
@@ -437,9 +458,9 @@ static void tree_render(struct strbuf *sb, struct tree *tr,
 				prefix.len = st[sp - 1].plen;
 			continue;
 		}
-		uint32_t child = it->next_child - 1;
-		it->next_child = tr->nodes[child].next_sibling;
-		bool last = it->next_child == 0;
+		uint32_t child = tr->edges[it->next_edge - 1].child;
+		it->next_edge = tr->edges[it->next_edge - 1].next;
+		bool last = it->next_edge == 0;
 		prefix.len = it->plen;
 		const struct tnode *cn = &tr->nodes[child];
 		bool back = cn->is_task && on_path[cn->task];
@@ -459,7 +480,7 @@ static void tree_render(struct strbuf *sb, struct tree *tr,
 			}
 			st = n;
 		}
-		st[sp++] = (struct item){ child, cn->first_child, prefix.len };
+		st[sp++] = (struct item){ child, cn->first_edge, prefix.len };
 	}
 	free(st);
 	sb_deinit(&prefix);
@@ -481,10 +502,11 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 	for (size_t i = 0; i < n; i++)
 		if (snap->tasks[i].listed && ctx->selected[i])
 			tree_task_node(&tr, (uint32_t)i);
-	/* awaits: (awaiter, awaiter's stack, awaited) */
+	/* awaits: (awaiter, awaiter's stack, awaited); a plain future takes
+	 * part too, so that it hangs under whoever awaits it */
 	for (size_t i = 0; i < n; i++) {
 		const struct task_rec *t = &snap->tasks[i];
-		if (!t->listed || !ctx->selected[i])
+		if (!(t->listed || !t->is_task) || !ctx->selected[i])
 			continue;
 		for (uint32_t k = 0; k < t->nawaited_by; k++) {
 			long p = snapshot_find(snap, t->awaited_by[k]);
@@ -528,9 +550,8 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		sb->failed = true;
 		goto out;
 	}
-	for (size_t i = 0; i < tr.n; i++)
-		for (uint32_t c = tr.nodes[i].first_child; c; c = tr.nodes[c - 1].next_sibling)
-			tr.is_child[c - 1] = true;
+	for (size_t e = 0; e < tr.nedges; e++)
+		tr.is_child[tr.edges[e].child] = true;
 	for (size_t i = 0; i < tr.n; i++)
 		if (tr.nodes[i].is_task && !tr.is_child[i])
 			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
@@ -557,6 +578,7 @@ out:
 	free(awaiter);
 	free(on_path);
 	free(tr.nodes);
+	free(tr.edges);
 	free(tr.is_child);
 	u64map_deinit(&tr.task_node);
 	u64map_deinit(&tr.cor_child);

@@ -1,0 +1,237 @@
+"""py-async-graph for gdb: print the asyncio call graph of the inferior.
+
+Load with ``source /path/to/py_async_graph.py`` (or install it in gdb's data
+directory). The command is a thin front end over libpyag: options, decoding
+and formatting all live in the library, so gdb, lldb and the command-line
+tool print the same bytes.
+"""
+
+import ctypes
+import os
+import re
+
+import gdb
+
+# Replaced at install time by the path of the installed library.
+_INSTALLED_LIBRARY = "@PYAG_INSTALLED_LIBRARY@"
+
+_READ_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64,
+                            ctypes.c_void_p, ctypes.c_size_t)
+_SYMBOL_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p,
+                              ctypes.POINTER(ctypes.c_uint64))
+
+PYAG_TARGET_LIVE = 0
+PYAG_TARGET_CORE = 1
+
+
+class _Mapping(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64),
+                ("offset", ctypes.c_uint64), ("path", ctypes.c_char_p)]
+
+
+class _Host(ctypes.Structure):
+    _fields_ = [
+        ("kind", ctypes.c_int),
+        ("pid", ctypes.c_int),
+        ("core_path", ctypes.c_char_p),
+        ("exe_path", ctypes.c_char_p),
+        ("sysroot", ctypes.c_char_p),
+        ("read", _READ_FN),
+        ("read_arg", ctypes.c_void_p),
+        ("symbol", _SYMBOL_FN),
+        ("symbol_arg", ctypes.c_void_p),
+        ("mappings", ctypes.POINTER(_Mapping)),
+        ("num_mappings", ctypes.c_size_t),
+        ("selected_native_thread_id", ctypes.c_uint64),
+        ("command_name", ctypes.c_char_p),
+    ]
+
+
+class _Result(ctypes.Structure):
+    _fields_ = [("output", ctypes.c_char_p), ("diagnostics", ctypes.c_char_p),
+                ("status", ctypes.c_int)]
+
+
+def _library_candidates():
+    env = os.environ.get("PYAG_LIBRARY")
+    if env:
+        yield env
+    if not _INSTALLED_LIBRARY.startswith("@"):
+        yield _INSTALLED_LIBRARY
+    here = os.path.dirname(os.path.abspath(__file__))
+    for rel in (".libs/libpyag.so", "../.libs/libpyag.so",
+                "../../../lib/libpyag.so.1"):
+        yield os.path.normpath(os.path.join(here, rel))
+    yield "libpyag.so.1"
+
+
+def _load_library():
+    errors = []
+    for path in _library_candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(str(e))
+            continue
+        lib.pyag_command.restype = ctypes.c_void_p
+        lib.pyag_command.argtypes = [ctypes.POINTER(_Host), ctypes.c_int,
+                                     ctypes.POINTER(ctypes.c_char_p),
+                                     ctypes.POINTER(_Result)]
+        lib.pyag_error_message.restype = ctypes.c_char_p
+        lib.pyag_error_message.argtypes = [ctypes.c_void_p]
+        lib.pyag_error_destroy.argtypes = [ctypes.c_void_p]
+        lib.pyag_result_deinit.argtypes = [ctypes.POINTER(_Result)]
+        lib.pyag_usage.restype = ctypes.c_char_p
+        return lib, None
+    return None, ("cannot load libpyag (set PYAG_LIBRARY to its path): "
+                  + "; ".join(errors[-2:]))
+
+
+_LIB, _LIB_ERROR = _load_library()
+
+
+def _connection_type(inferior):
+    conn = getattr(inferior, "connection", None)
+    if conn is not None:
+        return conn.type
+    # gdb < 11: no connection objects; ask "info target".
+    info = gdb.execute("info target", to_string=True)
+    if "core dump file" in info:
+        return "core"
+    return "native"
+
+
+def _core_file_path():
+    info = gdb.execute("info target", to_string=True)
+    m = re.search(r"Local core dump file:\s*`([^']+)'", info)
+    return m.group(1) if m else None
+
+
+def _sysroot():
+    try:
+        value = gdb.parameter("sysroot")
+    except RuntimeError:
+        return None
+    if not value or value.startswith("target:") or value == "/":
+        return None
+    return value
+
+
+class _Session:
+    """What one invocation needs to keep alive while the library runs."""
+
+    def __init__(self, inferior):
+        self.inferior = inferior
+        self.read_cb = _READ_FN(self._read)
+        self.symbol_cb = _SYMBOL_FN(self._symbol)
+
+    def _read(self, _arg, address, buf, size):
+        try:
+            mem = self.inferior.read_memory(address, size)
+        except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+            return -1
+        ctypes.memmove(buf, bytes(mem), size)
+        return 0
+
+    @staticmethod
+    def _symbol(_arg, name, address_ret):
+        name = name.decode()
+        try:
+            sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+            if sym is not None:
+                value = int(sym.value().address)
+            else:
+                value = int(gdb.parse_and_eval("(unsigned long)&'%s'" % name))
+        except (gdb.error, RuntimeError, ValueError):
+            return -1
+        if not value:
+            return -1
+        address_ret[0] = value
+        return 0
+
+
+class PyAsyncGraph(gdb.Command):
+    def __init__(self):
+        super().__init__("py-async-graph", gdb.COMMAND_STACK, gdb.COMPLETE_NONE)
+
+    def complete(self, text, word):
+        options = ["--format=", "--limit=", "--current", "--thread=", "--name=",
+                   "--task=", "--stats", "--help"]
+        m = re.search(r"--format=(\w*)$", text)
+        if m:
+            return [f for f in ("tree", "callgraph", "table", "csv", "json", "dot")
+                    if f.startswith(m.group(1))]
+        return [o for o in options if o.startswith(word or "")]
+
+    def invoke(self, argument, from_tty):
+        self.dont_repeat()
+        if _LIB is None:
+            raise gdb.GdbError("py-async-graph: " + _LIB_ERROR)
+        argv = gdb.string_to_argv(argument)
+        wants_help = any(a in ("-h", "--help") for a in argv)
+        inferior = gdb.selected_inferior()
+        if not wants_help and (inferior is None or inferior.pid == 0 and
+                               _connection_type(inferior) != "core"):
+            raise gdb.GdbError("py-async-graph: no process: attach to a Python "
+                               "process or load a core file first")
+        session = _Session(inferior)
+        host = _Host()
+        host.command_name = b"py-async-graph"
+        host.symbol = session.symbol_cb
+        kind = _connection_type(inferior) if not wants_help else "native"
+        sysroot = _sysroot()
+        if sysroot:
+            host.sysroot = sysroot.encode()
+        if kind == "core":
+            host.kind = PYAG_TARGET_CORE
+            host.pid = inferior.pid
+            core = _core_file_path()
+            if core and os.path.exists(core):
+                host.core_path = core.encode()
+            else:
+                host.read = session.read_cb
+        else:
+            host.kind = PYAG_TARGET_LIVE
+            host.pid = inferior.pid
+            if kind != "native":
+                # remote or other targets: only gdb can read the memory
+                host.read = session.read_cb
+        thread = gdb.selected_thread()
+        if thread is not None:
+            host.selected_native_thread_id = thread.ptid[1] or thread.ptid[0]
+        args = (ctypes.c_char_p * (len(argv) + 1))()
+        for i, a in enumerate(argv):
+            args[i] = a.encode()
+        result = _Result()
+        err = _LIB.pyag_command(ctypes.byref(host), len(argv), args,
+                                ctypes.byref(result))
+        if err:
+            message = _LIB.pyag_error_message(err).decode("utf-8", "replace")
+            _LIB.pyag_error_destroy(err)
+            raise gdb.GdbError("py-async-graph: " + message)
+        try:
+            out = result.output.decode("utf-8", "replace")
+            diag = result.diagnostics.decode("utf-8", "replace")
+        finally:
+            _LIB.pyag_result_deinit(ctypes.byref(result))
+        gdb.write(out)
+        if diag:
+            gdb.write(diag, gdb.STDERR)
+
+
+def _help_text():
+    head = ("Print the asyncio call graph of the inferior (a live Python 3.14+ "
+            "process or a core).\n"
+            "Usage: py-async-graph [OPTIONS] [TASK]\n\n"
+            "Examples:\n"
+            "  py-async-graph                       the tree of all tasks\n"
+            "  py-async-graph --format=callgraph    format_call_graph() of every task\n"
+            "  py-async-graph 0x7ffff7a1b2c0        one task and who awaits it\n"
+            "  py-async-graph --current             the running task of this thread\n\n")
+    if _LIB is not None:
+        return head + _LIB.pyag_usage().decode()
+    return head + "(libpyag is not loaded: " + _LIB_ERROR + ")"
+
+
+PyAsyncGraph.__doc__ = _help_text()
+PyAsyncGraph()

@@ -1,0 +1,626 @@
+/* Unit tests of libpyag's core modules, on synthetic data. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "fake.h"
+
+/* ---- errors ---------------------------------------------------------------- */
+
+START_TEST(test_error_context)
+{
+	struct pyag_error *err = pyag_error_fault(0x1000, 64);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_FAULT);
+	ck_assert_uint_eq(pyag_error_address(err), 0x1000);
+	err = pyag_error_wrap(err, "task 0x%x", 0xabc);
+	err = pyag_error_wrap(err, "coroutine 0x%x", 0xdef);
+	ck_assert_str_eq(pyag_error_message(err),
+			 "coroutine 0xdef: task 0xabc: cannot read 64 bytes at 0x1000");
+	ck_assert_uint_eq(pyag_error_address(err), 0x1000);
+	pyag_error_destroy(err);
+	/* static errors survive wrap and destroy */
+	ck_assert_ptr_eq(pyag_error_wrap(&pyag_enomem, "x"), &pyag_enomem);
+	pyag_error_destroy(&pyag_enomem);
+	ck_assert_str_eq(pyag_error_message(&pyag_enomem), "out of memory");
+	ck_assert_str_eq(pyag_error_message(NULL), "success");
+}
+END_TEST
+
+/* ---- reader and page cache ------------------------------------------------ */
+
+START_TEST(test_reader_cache)
+{
+	struct fake_mem *m = fake_create();
+	uint64_t a = fake_alloc(m, 10000);  /* spans three pages */
+	uint8_t pattern[10000];
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 7);
+	fake_write(m, a, pattern, sizeof(pattern));
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, m, &r));
+	uint8_t buf[10000];
+	fake_read_calls = 0;
+	ck_assert_ptr_null(pyag_reader_read(r, a + 100, buf, 9000));
+	ck_assert_mem_eq(buf, pattern + 100, 9000);
+	unsigned long calls = fake_read_calls;
+	/* served from the cache now */
+	ck_assert_ptr_null(pyag_reader_read(r, a + 5000, buf, 3000));
+	ck_assert_mem_eq(buf, pattern + 5000, 3000);
+	ck_assert_uint_eq(fake_read_calls, calls);
+	/* a fault names the requested address */
+	struct pyag_error *err = pyag_reader_read(r, 0x5000, buf, 8);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_FAULT);
+	ck_assert_uint_eq(pyag_error_address(err), 0x5000);
+	pyag_error_destroy(err);
+	/* after invalidation the target is read again and sees new data */
+	fake_w8(m, a + 5000, 0xee);
+	pyag_reader_invalidate(r);
+	ck_assert_ptr_null(pyag_reader_read(r, a + 5000, buf, 1));
+	ck_assert_uint_eq(buf[0], 0xee);
+	ck_assert_uint_gt(fake_read_calls, calls);
+	/* overflowing address ranges fault instead of wrapping */
+	err = pyag_reader_read(r, UINT64_MAX - 4, buf, 8);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_FAULT);
+	pyag_error_destroy(err);
+	pyag_reader_destroy(r);
+	fake_destroy(m);
+}
+END_TEST
+
+START_TEST(test_reader_cache_bounded)
+{
+	struct fake_mem *m = fake_create();
+	uint64_t a = fake_alloc(m, 64 * 4096);
+	for (unsigned p = 0; p < 64; p++)
+		fake_w32(m, a + p * 4096, p + 1);
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, m, &r));
+	r->max_pages = 8;  /* tiny cache: must stay correct and bounded */
+	for (int round = 0; round < 2; round++)
+		for (unsigned p = 0; p < 64; p++) {
+			uint32_t v;
+			ck_assert_ptr_null(pyag_reader_read(r, a + p * 4096, &v, 4));
+			ck_assert_uint_eq(v, p + 1);
+			ck_assert_uint_le(r->npages, 8);
+		}
+	pyag_reader_destroy(r);
+	fake_destroy(m);
+}
+END_TEST
+
+START_TEST(test_read_cstr)
+{
+	struct fake_mem *m = fake_create();
+	uint64_t a = fake_alloc(m, 16);
+	fake_write(m, a, "coroutine", 10);
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, m, &r));
+	char buf[64];
+	ck_assert_ptr_null(reader_read_cstr(r, a, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "coroutine");
+	ck_assert_ptr_null(reader_read_cstr(r, a, buf, 5));
+	ck_assert_str_eq(buf, "coro");  /* truncated, still terminated */
+	pyag_reader_destroy(r);
+	fake_destroy(m);
+}
+END_TEST
+
+/* ---- location tables ------------------------------------------------------ */
+
+START_TEST(test_decode_line)
+{
+	/* firstlineno 10:
+	 *   2 units, short form (code 0): line 10
+	 *   1 unit, one-line form code 11 (+1): line 11
+	 *   3 units, no-column form (13), delta +5: line 16
+	 *   1 unit, long form (14), delta -3: line 13 (end line, 2 columns)
+	 *   2 units, no location (15)
+	 *   1 unit, no-column, delta svarint(+100) over two varint bytes */
+	const uint8_t t[] = {
+		0x80 | (0 << 3) | 1, 0x05,
+		0x80 | (11 << 3) | 0, 4, 8,
+		0x80 | (13 << 3) | 2, 10,
+		0x80 | (14 << 3) | 0, 7, 0, 1, 9,
+		0x80 | (15 << 3) | 1,
+		0x80 | (13 << 3) | 0, 0x40 | (200 & 63), 200 >> 6,
+	};
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 0), 10);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 1), 10);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 2), 11);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 3), 16);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 5), 16);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 6), 13);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 7), -1);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 8), -1);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 9), 113);
+	ck_assert_int_eq(decode_line(t, sizeof(t), 10, 10), -1);  /* past the end */
+	/* truncated in the middle of an entry: no line, no overread */
+	ck_assert_int_eq(decode_line(t, 8, 10, 6), -1);
+	/* garbage without the entry bit */
+	const uint8_t g[] = { 0x12, 0x34 };
+	ck_assert_int_eq(decode_line(g, sizeof(g), 1, 0), -1);
+	ck_assert_int_eq(decode_line(NULL, 0, 1, 0), -1);
+}
+END_TEST
+
+/* ---- strings ----------------------------------------------------------------- */
+
+static char *repr_of(const char *s)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	py_repr(&sb, s);
+	return sb_steal(&sb);
+}
+
+START_TEST(test_py_repr)
+{
+	const char *cases[][2] = {
+		{ "Task-1", "'Task-1'" },
+		{ "it's", "\"it's\"" },
+		{ "say \"hi\" it's", "'say \"hi\" it\\'s'" },
+		{ "a\\b\tc\nd\re", "'a\\\\b\\tc\\nd\\re'" },
+		{ "\x01\x7f", "'\\x01\\x7f'" },
+		{ "t\xc3\xa2" "che-\xc3\xa9-\xf0\x9f\x98\x80", "'t\xc3\xa2" "che-\xc3\xa9-\xf0\x9f\x98\x80'" },
+		{ "\xc2\xa0nbsp\xc2\xad", "'\\xa0nbsp\\xad'" },
+		{ "\xe2\x80\xa8", "'\\u2028'" },
+		{ "\xf3\xa0\x80\x81", "'\\U000e0001'" },
+		{ "\xce\xb1\xce\xb2\xe6\xbc\xa2", "'\xce\xb1\xce\xb2\xe6\xbc\xa2'" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *r = repr_of(cases[i][0]);
+		ck_assert_str_eq(r, cases[i][1]);
+		free(r);
+	}
+}
+END_TEST
+
+START_TEST(test_json_string)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	json_string(&sb, "a\"b\\c\n\x01\xc3\xa9");
+	ck_assert_str_eq(sb.data, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+	sb_deinit(&sb);
+}
+END_TEST
+
+START_TEST(test_glob)
+{
+	ck_assert(glob_match("worker-*", "worker-12"));
+	ck_assert(!glob_match("worker-*", "Worker-12"));
+	ck_assert(glob_match("*-?", "a-b"));
+	ck_assert(!glob_match("*-?", "a-bc"));
+	ck_assert(glob_match("[a-c]x*", "bxyz"));
+	ck_assert(!glob_match("[!a-c]x*", "bxyz"));
+	ck_assert(glob_match("*", ""));
+	ck_assert(glob_match("a*b*c", "aXXbYYc"));
+	ck_assert(!glob_match("a*b*c", "aXXbYY"));
+}
+END_TEST
+
+/* ---- layout ------------------------------------------------------------------ */
+
+START_TEST(test_layout_good)
+{
+	struct fake_py py;
+	fake_py_init(&py, 0x030e0af0);
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, py.m, &r));
+	struct pyag_layout l;
+	ck_assert_ptr_null(layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l));
+	ck_assert(l.have_asyncio);
+	ck_assert_uint_eq(l.task_node, 152);
+	ck_assert_uint_eq(l.gen_iframe, 72);
+	ck_assert_uint_eq(l.frame_owner, 74);
+	ck_assert_int_eq(l.frame_state_yield_from, -1);
+	ck_assert_uint_eq(l.unicode_compact_size, 56);
+	pyag_reader_destroy(r);
+	fake_py_deinit(&py);
+}
+END_TEST
+
+START_TEST(test_layout_rejects)
+{
+	struct fake_py py;
+	fake_py_init(&py, 0x030e0af0);
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, py.m, &r));
+	struct pyag_layout l;
+	/* an offset outside its struct */
+	fake_w64(py.m, py.asyncio_debug + 48, 4000);  /* task_node > sizeof(TaskObj) */
+	struct pyag_error *err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "task_node"));
+	pyag_error_destroy(err);
+	pyag_reader_invalidate(r);
+	/* 3.13: no asyncio graph support */
+	fake_w64(py.m, py.runtime + 8, 0x030d12f0);
+	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
+	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "3.13.18"));
+	pyag_error_destroy(err);
+	pyag_reader_invalidate(r);
+	/* a future minor version we do not know */
+	fake_w64(py.m, py.runtime + 8, 0x031000f0);
+	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
+	pyag_error_destroy(err);
+	pyag_reader_invalidate(r);
+	/* no cookie */
+	fake_write(py.m, py.runtime, "ydebugpy", 8);
+	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_NOT_PYTHON);
+	pyag_error_destroy(err);
+	pyag_reader_destroy(r);
+	fake_py_deinit(&py);
+}
+END_TEST
+
+/* ---- walker, graph and formats on a synthetic interpreter ----------------------- */
+
+struct world {
+	struct fake_py py;
+	uint64_t parent, child1, child2, fut, running;
+	uint64_t code_main, code_leaf, code_sleep, code_block;
+};
+
+/*
+ * parent 'Task-7' (int name): main() line 3 awaiting TaskGroup._aexit (line 121)
+ * child1 'worker-α' (kind 2 str): leaf() line 21 -> sleep() line 702;
+ *         awaited by parent (a single awaiter)
+ * child2 'worker-😀' (kind 4 str): leaf() line 22;
+ *         awaited by a set {dummy, fut, parent} in that slot order
+ * fut: a plain future awaited by parent
+ * running 'runner': running on the thread: block() line 31 on top of
+ *         async main() line 5
+ */
+static void build_world(struct world *w)
+{
+	struct fake_py *py = &w->py;
+	fake_py_init(py, 0x030e0af0);
+	w->code_main = fake_code(py, "main", "app.py", 1, 10);
+	uint64_t code_aexit = fake_code(py, "TaskGroup._aexit", "taskgroups.py", 100, 30);
+	w->code_leaf = fake_code(py, "leaf", "app.py", 20, 5);
+	w->code_sleep = fake_code(py, "sleep", "tasks.py", 700, 5);
+	w->code_block = fake_code(py, "block", "app.py", 30, 5);
+	uint64_t inner = fake_coro(py, code_aexit, 21, 0);
+	uint64_t pc = fake_coro(py, w->code_main, 2, inner);
+	w->parent = fake_task(py, fake_int(py, 7), pc, 1);
+	uint64_t sl = fake_coro(py, w->code_sleep, 2, 0);
+	uint64_t c1 = fake_coro(py, w->code_leaf, 1, sl);
+	const uint32_t alpha[] = { 'w', 'o', 'r', 'k', 'e', 'r', '-', 0x3b1 };
+	w->child1 = fake_task(py, fake_str(py, alpha, 8, 2), c1, 1);
+	fake_awaited_by_one(py, w->child1, w->parent);
+	uint64_t c2 = fake_coro(py, w->code_leaf, 2, 0);
+	const uint32_t emoji[] = { 'w', 'o', 'r', 'k', 'e', 'r', '-', 0x1f600 };
+	w->child2 = fake_task(py, fake_str(py, emoji, 8, 4), c2, 1);
+	w->fut = fake_task(py, 0, 0, 0);
+	fake_awaited_by_one(py, w->fut, w->parent);
+	const uint64_t slots[4] = { 1, w->fut, 0, w->parent };
+	fake_awaited_by_set(py, w->child2, slots, 4);
+	/* the running task: frames top first: block (plain) -> main (coroutine,
+	 * embedded in its coroutine object) -> a plain frame (the event loop) */
+	uint64_t rc = fake_coro(py, w->code_main, 4, 0);
+	uint64_t loop_frame = fake_frame(py, w->code_main, 9, 0, 0);
+	fake_w64(py->m, rc + 72 + 8, loop_frame);  /* previous */
+	uint64_t shim = fake_frame(py, w->code_main, 0, 4, rc + 72);  /* C-stack shim */
+	uint64_t top = fake_frame(py, w->code_block, 1, 0, shim);
+	w->running = fake_task(py, fake_ascii(py, "runner"), rc, 1);
+	fake_running(py, w->running, top);
+	const uint64_t list[] = { w->parent, w->child1, w->child2, w->running };
+	fake_thread_tasks(py, list, 4);
+}
+
+static void walk_world(struct world *w, struct snapshot *snap)
+{
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w->py.m, &r));
+	struct pyag_layout l;
+	ck_assert_ptr_null(layout_from_debug_offsets(r, w->py.runtime,
+						     w->py.asyncio_debug, &l));
+	struct walk_limits lim;
+	walk_default_limits(&lim);
+	snapshot_init(snap);
+	ck_assert_ptr_null(walk_target(r, &l, w->py.runtime, &lim, snap));
+	pyag_reader_destroy(r);
+}
+
+START_TEST(test_walk_records)
+{
+	struct world w;
+	build_world(&w);
+	struct snapshot snap;
+	walk_world(&w, &snap);
+	ck_assert_uint_eq(snap.nwarnings, 0);
+	ck_assert_uint_eq(snap.nthreads, 1);
+	ck_assert_uint_eq(snap.threads[0].native_thread_id, 4242);
+	ck_assert_uint_eq(snap.threads[0].running_task, w.running);
+	ck_assert_uint_eq(snap.ntasks, 5);  /* 4 listed + the future */
+	const struct task_rec *p = &snap.tasks[0];
+	ck_assert_uint_eq(p->addr, w.parent);
+	ck_assert_str_eq(p->name, "Task-7");
+	ck_assert_uint_eq(p->nframes, 2);
+	ck_assert_str_eq(p->frames[0].function, "TaskGroup._aexit");
+	ck_assert_int_eq(p->frames[0].line, 121);
+	ck_assert_str_eq(p->frames[1].function, "main");
+	ck_assert_int_eq(p->frames[1].line, 3);
+	ck_assert_int_eq(p->frames[1].kind, FRAME_KIND_ASYNC);
+	const struct task_rec *c1 = &snap.tasks[1];
+	ck_assert_str_eq(c1->name, "worker-\xce\xb1");
+	ck_assert_uint_eq(c1->nawaited_by, 1);
+	ck_assert_uint_eq(c1->awaited_by[0], w.parent);
+	ck_assert_str_eq(c1->frames[0].function, "sleep");
+	ck_assert_int_eq(c1->frames[0].line, 702);
+	const struct task_rec *c2 = &snap.tasks[2];
+	ck_assert_str_eq(c2->name, "worker-\xf0\x9f\x98\x80");
+	ck_assert_uint_eq(c2->nawaited_by, 2);  /* dummy skipped, slot order kept */
+	ck_assert_uint_eq(c2->awaited_by[0], w.fut);
+	ck_assert_uint_eq(c2->awaited_by[1], w.parent);
+	const struct task_rec *rn = &snap.tasks[3];
+	ck_assert(rn->running);
+	ck_assert_uint_eq(rn->nframes, 2);  /* block, main; not the loop frame */
+	ck_assert_str_eq(rn->frames[0].function, "block");
+	ck_assert_int_eq(rn->frames[0].kind, FRAME_KIND_PLAIN);
+	ck_assert_int_eq(rn->frames[0].line, 31);
+	ck_assert_str_eq(rn->frames[1].function, "main");
+	ck_assert_int_eq(rn->frames[1].kind, FRAME_KIND_ASYNC);
+	const struct task_rec *f = &snap.tasks[4];
+	ck_assert(!f->is_task);
+	ck_assert(!f->listed);
+	ck_assert_uint_eq(f->addr, w.fut);
+	snapshot_deinit(&snap);
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
+static char *render_with(struct world *w, const struct options *o, long task,
+			 int which)
+{
+	struct snapshot snap;
+	walk_world(w, &snap);
+	struct graph g;
+	ck_assert_ptr_null(graph_build(&snap, &g));
+	bool *sel = calloc(snap.ntasks, sizeof(bool));
+	for (size_t i = 0; i < snap.ntasks; i++)
+		sel[i] = true;
+	struct render_ctx ctx = { &snap, &g, o, sel, task };
+	struct strbuf sb;
+	sb_init(&sb);
+	if (which == 0)
+		format_callgraph_task(&sb, &ctx, (size_t)task);
+	else if (which == 1)
+		format_tree(&sb, &ctx);
+	else if (which == 2)
+		format_table(&sb, &ctx, false);
+	else
+		format_json(&sb, &ctx);
+	free(sel);
+	graph_deinit(&g);
+	snapshot_deinit(&snap);
+	return sb_steal(&sb);
+}
+
+START_TEST(test_format_callgraph)
+{
+	struct world w;
+	build_world(&w);
+	struct options o = { 0 };
+	char *s = render_with(&w, &o, 2, 0);
+	char expect[2048];
+	snprintf(expect, sizeof(expect),
+		 "* Task(name='worker-\xf0\x9f\x98\x80', id=0x%llx)\n"
+		 "  + Call stack:\n"
+		 "  |   File 'app.py', line 22, in async leaf()\n"
+		 "  + Awaited by:\n"
+		 "    * Future(id=0x%llx)\n"
+		 "      + Awaited by:\n"
+		 "        * Task(name='Task-7', id=0x%llx)\n"
+		 "          + Call stack:\n"
+		 "          |   File 'taskgroups.py', line 121, in async TaskGroup._aexit()\n"
+		 "          |   File 'app.py', line 3, in async main()\n"
+		 "    * Task(name='Task-7', id=0x%llx)\n"
+		 "      + Call stack:\n"
+		 "      |   File 'taskgroups.py', line 121, in async TaskGroup._aexit()\n"
+		 "      |   File 'app.py', line 3, in async main()\n",
+		 (unsigned long long)w.child2, (unsigned long long)w.fut,
+		 (unsigned long long)w.parent, (unsigned long long)w.parent);
+	ck_assert_str_eq(s, expect);
+	free(s);
+	/* limit 1 keeps the outermost frame; -1 the innermost; 0 none */
+	o.has_limit = true;
+	o.limit = 1;
+	s = render_with(&w, &o, 0, 0);
+	ck_assert_ptr_nonnull(strstr(s, "in async main()"));
+	ck_assert_ptr_null(strstr(s, "_aexit"));
+	free(s);
+	o.limit = -1;
+	s = render_with(&w, &o, 0, 0);
+	ck_assert_ptr_null(strstr(s, "in async main()"));
+	ck_assert_ptr_nonnull(strstr(s, "_aexit"));
+	free(s);
+	o.limit = 0;
+	s = render_with(&w, &o, 1, 0);
+	ck_assert_ptr_null(strstr(s, "Call stack"));
+	ck_assert_ptr_nonnull(strstr(s, "Awaited by"));
+	free(s);
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
+START_TEST(test_format_tree_table)
+{
+	struct world w;
+	build_world(&w);
+	struct options o = { 0 };
+	char *s = render_with(&w, &o, -1, 1);
+	/* pstree rules: the awaiter's stack (outermost first) leads to its
+	 * children; leaves get their own stacks; coroutine labels have two
+	 * spaces after the branch */
+	char expect[2048];
+	snprintf(expect, sizeof(expect),
+		"└── (T) Task-7\n"
+		"    └──  main app.py:3\n"
+		"        └──  TaskGroup._aexit taskgroups.py:121\n"
+		"            ├── (T) worker-\xce\xb1\n"
+		"            │   └──  leaf app.py:21\n"
+		"            │       └──  sleep tasks.py:702\n"
+		"            ├── (T) worker-\xf0\x9f\x98\x80\n"
+		"            │   └──  leaf app.py:22\n"
+		"            └── (F) Future(id=0x%llx)\n"
+		"                └── (T) worker-\xf0\x9f\x98\x80\n"
+		"                    └──  leaf app.py:22\n"
+		"└── (T) runner\n"
+		"    └──  main app.py:5\n"
+		"        └──  block app.py:31\n", (unsigned long long)w.fut);
+	ck_assert_str_eq(s, expect);
+	free(s);
+	s = render_with(&w, &o, -1, 2);
+	char row[512];
+	/* worker-α is 8 code points: padded to 20 columns by code points */
+	snprintf(row, sizeof(row),
+		 "4242       0x%-18llx worker-\xce\xb1             sleep -> leaf%37s "
+		 "TaskGroup._aexit -> main%26s Task-7          0x%-13llx\n",
+		 (unsigned long long)w.child1, "", "", (unsigned long long)w.parent);
+	ck_assert_msg(strstr(s, row), "row not found in:\n%s\nexpected:\n%s", s, row);
+	free(s);
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
+START_TEST(test_walk_hostile_list)
+{
+	struct world w;
+	build_world(&w);
+	/* make child2's node point back to child1: a loop that never returns
+	 * to the head */
+	fake_w64(w.py.m, w.child2 + 152, w.child1 + 152);
+	struct snapshot snap;
+	walk_world(&w, &snap);
+	ck_assert_uint_ge(snap.nwarnings, 1);
+	ck_assert_ptr_nonnull(strstr(snap.warnings[0], "loops back"));
+	snapshot_deinit(&snap);
+	/* a NULL link */
+	fake_w64(w.py.m, w.child2 + 152, 0);
+	walk_world(&w, &snap);
+	ck_assert_ptr_nonnull(strstr(snap.warnings[0], "NULL link"));
+	snapshot_deinit(&snap);
+	/* a coroutine awaiting itself ends the chain, no hang */
+	fake_w64(w.py.m, w.child1 + 128, w.child1);  /* coro = task: not a coroutine */
+	walk_world(&w, &snap);
+	ck_assert_uint_eq(snap.tasks[1].nframes, 0);
+	snapshot_deinit(&snap);
+	/* an awaited-by set with an absurd mask */
+	uint64_t set;
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w.py.m, &r));
+	ck_assert_ptr_null(reader_read_u64(r, w.child2 + 96, &set));
+	pyag_reader_destroy(r);
+	fake_w64(w.py.m, set + 32, (1ull << 40) - 1);
+	walk_world(&w, &snap);
+	bool found = false;
+	for (size_t i = 0; i < snap.nwarnings; i++)
+		found |= strstr(snap.warnings[i], "corrupt") != NULL;
+	ck_assert(found);
+	snapshot_deinit(&snap);
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
+START_TEST(test_graph_cycles)
+{
+	struct world w;
+	build_world(&w);
+	/* parent is awaited by child1: parent -> child1 -> parent */
+	fake_awaited_by_one(&w.py, w.parent, w.child1);
+	struct snapshot snap;
+	walk_world(&w, &snap);
+	struct graph g;
+	ck_assert_ptr_null(graph_build(&snap, &g));
+	ck_assert_uint_eq(g.ncycles, 1);
+	ck_assert_uint_eq(g.cycle_len[0], 3);
+	ck_assert_uint_eq(g.cycles[0][0], g.cycles[0][2]);
+	graph_deinit(&g);
+	snapshot_deinit(&snap);
+	/* the callgraph of a task on a cycle terminates and marks it */
+	struct options o = { 0 };
+	char *s = render_with(&w, &o, 1, 0);
+	ck_assert_ptr_nonnull(strstr(s, "await cycle"));
+	free(s);
+	/* the tree draws it and lists it */
+	s = render_with(&w, &o, -1, 1);
+	ck_assert_ptr_nonnull(strstr(s, "<- await cycle"));
+	ck_assert_ptr_nonnull(strstr(s, "cycle: "));
+	free(s);
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
+START_TEST(test_options)
+{
+	struct options o;
+	char *a1[] = { "--format=json", "--limit", "-2", "0x10", "--stats" };
+	ck_assert_ptr_null(options_parse(5, a1, &o));
+	ck_assert_int_eq(o.format, FORMAT_JSON);
+	ck_assert(o.has_limit);
+	ck_assert_int_eq(o.limit, -2);
+	ck_assert_str_eq(o.task, "0x10");
+	ck_assert(o.stats);
+	char *a2[] = { "--format=yaml" };
+	struct pyag_error *err = options_parse(1, a2, &o);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
+	pyag_error_destroy(err);
+	char *a3[] = { "--limit=x" };
+	err = options_parse(1, a3, &o);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
+	pyag_error_destroy(err);
+	char *a4[] = { "a", "b" };
+	err = options_parse(2, a4, &o);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
+	pyag_error_destroy(err);
+	char *a5[] = { "--current", "x" };
+	err = options_parse(2, a5, &o);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
+	pyag_error_destroy(err);
+	char *a6[] = { "--", "--odd-name" };
+	ck_assert_ptr_null(options_parse(2, a6, &o));
+	ck_assert_str_eq(o.task, "--odd-name");
+	ck_assert_int_eq(o.format, FORMAT_TREE);  /* the default */
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("units");
+	tcase_add_test(tc, test_error_context);
+	tcase_add_test(tc, test_reader_cache);
+	tcase_add_test(tc, test_reader_cache_bounded);
+	tcase_add_test(tc, test_read_cstr);
+	tcase_add_test(tc, test_decode_line);
+	tcase_add_test(tc, test_py_repr);
+	tcase_add_test(tc, test_json_string);
+	tcase_add_test(tc, test_glob);
+	tcase_add_test(tc, test_layout_good);
+	tcase_add_test(tc, test_layout_rejects);
+	tcase_add_test(tc, test_walk_records);
+	tcase_add_test(tc, test_format_callgraph);
+	tcase_add_test(tc, test_format_tree_table);
+	tcase_add_test(tc, test_walk_hostile_list);
+	tcase_add_test(tc, test_graph_cycles);
+	tcase_add_test(tc, test_options);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(core_suite());
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

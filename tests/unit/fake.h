@@ -1,0 +1,59 @@
+/* A fake target for unit tests: a sparse memory image built in the test,
+ * read through libpyag's callback reader, and builders for the objects of
+ * a CPython 3.14 interpreter (offsets as the real 3.14.10 publishes them). */
+#ifndef PYAG_TEST_FAKE_H
+#define PYAG_TEST_FAKE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct fake_mem;
+
+struct fake_mem *fake_create(void);
+void fake_destroy(struct fake_mem *m);
+uint64_t fake_alloc(struct fake_mem *m, size_t size);
+void fake_write(struct fake_mem *m, uint64_t addr, const void *data, size_t n);
+void fake_w64(struct fake_mem *m, uint64_t addr, uint64_t v);
+void fake_w32(struct fake_mem *m, uint64_t addr, uint32_t v);
+void fake_w8(struct fake_mem *m, uint64_t addr, uint8_t v);
+/* the callback for pyag_reader_create_callback; counts calls */
+int fake_read(void *arg, uint64_t addr, void *buf, size_t size);
+extern unsigned long fake_read_calls;
+
+/* ---- a synthetic 3.14 interpreter ---- */
+struct fake_py {
+	struct fake_mem *m;
+	uint64_t runtime, asyncio_debug, interp, tstate;
+	uint64_t type_str, type_int, type_coro, type_code, type_bytes, type_task,
+		type_future, type_gen, type_set;
+	uint64_t version;
+};
+
+void fake_py_init(struct fake_py *py, uint64_t version);
+void fake_py_deinit(struct fake_py *py);
+/* kind 1 (latin-1 or ASCII), 2 or 4; cps are code points */
+uint64_t fake_str(struct fake_py *py, const uint32_t *cps, size_t n, int kind);
+uint64_t fake_ascii(struct fake_py *py, const char *s);
+uint64_t fake_int(struct fake_py *py, uint64_t v);
+uint64_t fake_bytes(struct fake_py *py, const uint8_t *b, size_t n);
+/* a code object with a linetable of one-line entries: line = first + k for
+ * code unit k (one entry per code unit, 'no column' form) */
+uint64_t fake_code(struct fake_py *py, const char *qualname, const char *filename,
+		   int firstlineno, unsigned nunits);
+/* a coroutine at code unit `unit`; awaiting `awaited` (0: none) */
+uint64_t fake_coro(struct fake_py *py, uint64_t code, unsigned unit, uint64_t awaited);
+/* a task (or future when name == 0 && coro == 0 && !is_task) */
+uint64_t fake_task(struct fake_py *py, uint64_t name, uint64_t coro, int is_task);
+void fake_awaited_by_one(struct fake_py *py, uint64_t task, uint64_t awaiter);
+/* a set with slots: keys[i] (0 = empty, 1 = dummy) */
+void fake_awaited_by_set(struct fake_py *py, uint64_t task, const uint64_t *slots,
+			 size_t nslots);
+/* link tasks into the thread's list (in order) */
+void fake_thread_tasks(struct fake_py *py, const uint64_t *tasks, size_t n);
+void fake_interp_tasks(struct fake_py *py, const uint64_t *tasks, size_t n);
+/* a thread frame chain (top first) for the running task */
+uint64_t fake_frame(struct fake_py *py, uint64_t code, unsigned unit, int owner,
+		    uint64_t previous);
+void fake_running(struct fake_py *py, uint64_t task, uint64_t top_frame);
+
+#endif
