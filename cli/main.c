@@ -16,6 +16,8 @@ static const char cli_usage[] =
 "  --exe=PYTHON         the executable that produced the core (if not found)\n"
 "  --sysroot=DIR        prefix for the target's file paths (containers, cores\n"
 "                       from another machine)\n"
+"  --trace-reads=FILE   log every read of target memory and files to FILE\n"
+"                       (a debugging aid; corefiles/ uses it to minimise cores)\n"
 "  --version            print the version\n"
 "\n";
 
@@ -24,6 +26,7 @@ struct cli {
 	const char *exe;
 	const char *sysroot;
 	const char *pid;
+	const char *trace;
 	char **rest;
 	int nrest;
 };
@@ -46,12 +49,14 @@ static int split_args(int argc, char **argv, struct cli *c)
 				c->rest[c->nrest++] = argv[i];
 				continue;
 			}
-			static const char *const names[] = { "--core", "--exe", "--sysroot" };
-			for (int k = 0; k < 3; k++) {
+			static const char *const names[] = { "--core", "--exe", "--sysroot",
+							     "--trace-reads" };
+			const char **dsts[] = { &c->core, &c->exe, &c->sysroot, &c->trace };
+			for (int k = 0; k < 4; k++) {
 				size_t n = strlen(names[k]);
 				if (strncmp(a, names[k], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
 					name = names[k];
-					dst = k == 0 ? &c->core : k == 1 ? &c->exe : &c->sysroot;
+					dst = dsts[k];
 					if (a[n] == '=') {
 						*dst = a + n + 1;
 					} else if (i + 1 < argc) {
@@ -78,6 +83,18 @@ static int split_args(int argc, char **argv, struct cli *c)
 		c->nrest--;
 	}
 	return 0;
+}
+
+static void trace_read(void *arg, const char *path, uint64_t address,
+		       size_t size, int ok)
+{
+	FILE *f = arg;
+	if (path)
+		fprintf(f, "file %s 0x%llx %zu %s\n", path, (unsigned long long)address,
+			size, ok ? "ok" : "fail");
+	else
+		fprintf(f, "mem 0x%llx %zu %s\n", (unsigned long long)address, size,
+			ok ? "ok" : "fail");
 }
 
 int main(int argc, char **argv)
@@ -125,9 +142,22 @@ int main(int argc, char **argv)
 		host.kind = PYAG_TARGET_LIVE;
 		host.pid = (int)pid;
 	}
+	FILE *trace = NULL;
+	if (c.trace) {
+		trace = fopen(c.trace, "w");
+		if (!trace) {
+			perror(c.trace);
+			free(c.rest);
+			return 1;
+		}
+		host.trace = trace_read;
+		host.trace_arg = trace;
+	}
 	struct pyag_result res;
 	struct pyag_error *err = pyag_command(&host, c.nrest, c.rest, &res);
 	free(c.rest);
+	if (trace)
+		fclose(trace);
 	if (err) {
 		fprintf(stderr, "py-async-graph: %s\n", pyag_error_message(err));
 		rc = pyag_error_code(err) == PYAG_ERROR_USAGE ? 2 : 1;

@@ -237,6 +237,8 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 	err = open_reader(host, &r);
 	if (err)
 		goto out;
+	r->trace = host->trace;
+	r->trace_arg = host->trace_arg;
 	err = target_locate(&t, r, host);
 	if (err)
 		goto out;
@@ -245,6 +247,14 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 					&snap.layout);
 	if (err)
 		goto out;
+	if (!snap.layout.have_asyncio && t.missing_file) {
+		err = pyag_error_create(
+			PYAG_ERROR_NO_ASYNCIO,
+			"the asyncio debug offsets are in %s, which is not readable "
+			"here: give the target's root with --sysroot DIR (gdb: set "
+			"sysroot DIR)", t.missing_file);
+		goto out;
+	}
 	if (!snap.layout.have_asyncio) {
 		err = pyag_error_create(
 			PYAG_ERROR_NO_ASYNCIO,
@@ -259,6 +269,8 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 	walk_default_limits(&lim);
 	snap.kind = host->kind;
 	snap.pid = host->pid;
+	if (reader_core_file(r))
+		snap.pid = reader_core_file(r)->pid;
 	err = walk_target(r, &snap.layout, t.runtime_addr, &lim, &snap);
 	if (err)
 		goto out;

@@ -16,8 +16,16 @@
 #define MAX_PHDRS 4096u
 #define MAX_SHSTRTAB (1u << 20)
 
-static bool pread_all(int fd, void *buf, size_t size, uint64_t off)
+/* the file being read, for the read trace */
+struct elf_src {
+	int fd;
+	const char *path;
+	const struct pyag_reader *trace;
+};
+
+static bool pread_all(const struct elf_src *src, void *buf, size_t size, uint64_t off)
 {
+	int fd = src->fd;
 	size_t done = 0;
 	while (done < size) {
 		ssize_t n = pread(fd, (char *)buf + done, size - done,
@@ -28,10 +36,12 @@ static bool pread_all(int fd, void *buf, size_t size, uint64_t off)
 			return false;
 		done += (size_t)n;
 	}
+	if (src->trace && src->trace->trace)
+		src->trace->trace(src->trace->trace_arg, src->path, off, size, 1);
 	return true;
 }
 
-static struct pyag_error *read_sections(int fd, const char *path,
+static struct pyag_error *read_sections(const struct elf_src *src, const char *path,
 					const Elf64_Ehdr *eh, uint64_t fsize,
 					struct elf_info *info)
 {
@@ -49,7 +59,7 @@ static struct pyag_error *read_sections(int fd, const char *path,
 		return &pyag_enomem;
 	struct pyag_error *err = NULL;
 	char *names = NULL;
-	if (!pread_all(fd, sh, n * sizeof(*sh), eh->e_shoff)) {
+	if (!pread_all(src, sh, n * sizeof(*sh), eh->e_shoff)) {
 		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					"%s: cannot read section headers", path);
 		goto out;
@@ -66,7 +76,7 @@ static struct pyag_error *read_sections(int fd, const char *path,
 		err = &pyag_enomem;
 		goto out;
 	}
-	if (!pread_all(fd, names, strsh->sh_size, strsh->sh_offset)) {
+	if (!pread_all(src, names, strsh->sh_size, strsh->sh_offset)) {
 		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					"%s: cannot read section names", path);
 		goto out;
@@ -94,12 +104,14 @@ out:
 	return err;
 }
 
-struct pyag_error *elf_read_info(const char *path, struct elf_info *info)
+struct pyag_error *elf_read_info(const char *path, struct elf_info *info,
+				 const struct pyag_reader *trace, const char *trace_name)
 {
 	memset(info, 0, sizeof(*info));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return pyag_error_errno(errno, "%s", path);
+	struct elf_src src = { fd, trace_name ? trace_name : path, trace };
 	struct pyag_error *err = NULL;
 	struct stat st;
 	Elf64_Ehdr eh;
@@ -109,7 +121,7 @@ struct pyag_error *elf_read_info(const char *path, struct elf_info *info)
 		goto out;
 	}
 	uint64_t fsize = (uint64_t)st.st_size;
-	if (!pread_all(fd, &eh, sizeof(eh), 0) ||
+	if (!pread_all(&src, &eh, sizeof(eh), 0) ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
 		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					"%s: not an ELF file", path);
@@ -130,7 +142,7 @@ struct pyag_error *elf_read_info(const char *path, struct elf_info *info)
 			err = &pyag_enomem;
 			goto out;
 		}
-		if (pread_all(fd, ph, eh.e_phnum * sizeof(*ph), eh.e_phoff)) {
+		if (pread_all(&src, ph, eh.e_phnum * sizeof(*ph), eh.e_phoff)) {
 			for (unsigned i = 0; i < eh.e_phnum; i++) {
 				if (ph[i].p_type != PT_LOAD)
 					continue;
@@ -142,7 +154,7 @@ struct pyag_error *elf_read_info(const char *path, struct elf_info *info)
 			}
 		}
 	}
-	err = read_sections(fd, path, &eh, fsize, info);
+	err = read_sections(&src, path, &eh, fsize, info);
 out:
 	free(ph);
 	close(fd);

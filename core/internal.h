@@ -127,6 +127,8 @@ struct pyag_reader {
 	pyag_read_fn *fn;
 	void *fn_arg;
 	struct core_file *core;
+	pyag_trace_fn *trace;
+	void *trace_arg;
 };
 
 void reader_init(struct pyag_reader *r, const struct reader_ops *ops) HIDDEN;
@@ -181,7 +183,10 @@ struct elf_info {
 };
 
 /* Read the ELF header, program and section headers of a file. */
-struct pyag_error *elf_read_info(const char *path, struct elf_info *ret) HIDDEN;
+/* trace/trace_name: report the reads to trace's read trace, as trace_name */
+struct pyag_error *elf_read_info(const char *path, struct elf_info *ret,
+				 const struct pyag_reader *trace,
+				 const char *trace_name) HIDDEN;
 
 /* ---- target location (target.c) ---------------------------------------- */
 
@@ -203,6 +208,7 @@ struct target {
 	char *runtime_file;           /* file that holds .PyRuntime, if known */
 	char *asyncio_file;
 	bool asyncio_mapped;           /* an _asyncio file is mapped */
+	char *missing_file;           /* a mapped _asyncio file not readable here */
 };
 
 struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,

@@ -105,6 +105,14 @@ struct pyag_mapping {
 };
 
 /*
+ * A debugging aid: called for every read libpyag makes of the target, with
+ * path NULL for memory (at address) and the file name for a read of a file
+ * the target mapped (at file offset). ok is 0 when the read failed.
+ */
+typedef void pyag_trace_fn(void *arg, const char *path, uint64_t address,
+			   size_t size, int ok);
+
+/*
  * How a front end reaches its target. Zero-initialise, then fill what is
  * known. Reading: an explicit read callback wins; else a live pid is read
  * directly; else core_path is opened as an ELF core.
@@ -125,6 +133,8 @@ struct pyag_host {
 	uint64_t selected_native_thread_id;
 	/* The front end's name in messages: "py-async-graph", "async graph". */
 	const char *command_name;
+	pyag_trace_fn *trace;       /* optional read trace */
+	void *trace_arg;
 };
 
 /* What a command produced. */

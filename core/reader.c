@@ -102,6 +102,8 @@ static struct pyag_error *raw_read(struct pyag_reader *r, uint64_t address,
 	struct pyag_error *err = r->ops->read(r, address, buf, size);
 	if (!err)
 		r->bytes_read += size;
+	if (r->trace)
+		r->trace(r->trace_arg, NULL, address, size, !err);
 	return err;
 }
 

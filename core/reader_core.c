@@ -27,6 +27,7 @@
 
 struct core_extra {
 	struct core_file cf;
+	struct pyag_reader *reader;
 	char *sysroot;
 	/* open files for the fallback, one per NT_FILE entry (lazily) */
 	int *fds;           /* -2: not tried, -1: unavailable */
@@ -183,8 +184,11 @@ static bool file_fallback(struct core_extra *x, uint64_t addr, uint8_t *buf,
 		}
 		if (x->fds[i] < 0)
 			return false;
-		ssize_t got = pread(x->fds[i], buf, n,
-				    (off_t)(fm->offset + (addr - fm->start)));
+		uint64_t off = fm->offset + (addr - fm->start);
+		ssize_t got = pread(x->fds[i], buf, n, (off_t)off);
+		struct pyag_reader *r = x->reader;
+		if (r->trace)
+			r->trace(r->trace_arg, fm->path, off, n, got == (ssize_t)n);
 		return got == (ssize_t)n;
 	}
 	return false;
@@ -272,6 +276,7 @@ struct pyag_error *pyag_reader_create_core_ex(const char *path, const char *sysr
 	reader_init(r, &core_ops);
 	r->cached = false;   /* memcpy from the mapped file is the cache */
 	r->core = &x->cf;
+	x->reader = r;
 	x->cf.fd = -1;
 	struct pyag_error *err = NULL;
 	if (sysroot && !(x->sysroot = strdup(sysroot))) {

@@ -164,42 +164,67 @@ static bool looks_like_elf_candidate(const char *path)
 	return true;
 }
 
+/* Files that can hold .PyRuntime or .AsyncioDebug: the interpreter, libpython,
+ * the _asyncio module. Probed first; other files only if still needed
+ * (statically linked or renamed interpreters). */
+static bool likely_python_file(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	return strncmp(base, "python", 6) == 0 || strncmp(base, "libpython", 9) == 0 ||
+	       strncmp(base, "_asyncio.", 9) == 0;
+}
+
+static void probe_file(struct target *t, const struct target_map *m)
+{
+	char *path = resolve_path(t, m);
+	if (!path) {
+		/* remember an unreachable _asyncio module for the message */
+		if (!t->missing_file && strstr(m->path, "_asyncio"))
+			t->missing_file = strdup(m->path);
+		return;
+	}
+	struct elf_info info;
+	struct pyag_error *err = elf_read_info(path, &info, t->reader, m->path);
+	free(path);
+	if (err) {
+		pyag_error_destroy(err);
+		return;
+	}
+	if (!info.has_load)
+		return;
+	uint64_t bias = m->start - info.first_load_vaddr;
+	if (info.type == 2 /* ET_EXEC */)
+		bias = 0;
+	if (info.pyruntime.found && !t->runtime_addr) {
+		t->runtime_addr = info.pyruntime.addr + bias;
+		t->runtime_how = "section";
+		t->runtime_file = strdup(m->path);
+	}
+	if (info.asynciodebug.found && !t->asyncio_debug_addr) {
+		t->asyncio_debug_addr = info.asynciodebug.addr + bias;
+		t->asyncio_file = strdup(m->path);
+	}
+}
+
 static struct pyag_error *locate_by_sections(struct target *t)
 {
-	for (size_t i = 0; i < t->nmaps; i++) {
-		const struct target_map *m = &t->maps[i];
-		if (!m->file_backed || m->offset != 0 || !m->path)
-			continue;
-		/* one probe per file: its first mapping */
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = t->maps[j].path && t->maps[j].offset == 0 &&
-			       strcmp(t->maps[j].path, m->path) == 0;
-		if (seen || !looks_like_elf_candidate(m->path))
-			continue;
-		char *path = resolve_path(t, m);
-		if (!path)
-			continue;
-		struct elf_info info;
-		struct pyag_error *err = elf_read_info(path, &info);
-		free(path);
-		if (err) {
-			pyag_error_destroy(err);
-			continue;
-		}
-		if (!info.has_load)
-			continue;
-		uint64_t bias = m->start - info.first_load_vaddr;
-		if (info.type == 2 /* ET_EXEC */)
-			bias = 0;
-		if (info.pyruntime.found && !t->runtime_addr) {
-			t->runtime_addr = info.pyruntime.addr + bias;
-			t->runtime_how = "section";
-			t->runtime_file = strdup(m->path);
-		}
-		if (info.asynciodebug.found && !t->asyncio_debug_addr) {
-			t->asyncio_debug_addr = info.asynciodebug.addr + bias;
-			t->asyncio_file = strdup(m->path);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < t->nmaps; i++) {
+			if (t->runtime_addr && t->asyncio_debug_addr)
+				return NULL;
+			const struct target_map *m = &t->maps[i];
+			if (!m->file_backed || m->offset != 0 || !m->path ||
+			    likely_python_file(m->path) != (pass == 0))
+				continue;
+			/* one probe per file: its first mapping */
+			bool seen = false;
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = t->maps[j].path && t->maps[j].offset == 0 &&
+				       strcmp(t->maps[j].path, m->path) == 0;
+			if (seen || !looks_like_elf_candidate(m->path))
+				continue;
+			probe_file(t, m);
 		}
 	}
 	return NULL;
@@ -347,5 +372,6 @@ void target_deinit(struct target *t)
 	free(t->maps);
 	free(t->runtime_file);
 	free(t->asyncio_file);
+	free(t->missing_file);
 	memset(t, 0, sizeof(*t));
 }

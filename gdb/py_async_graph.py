@@ -44,6 +44,8 @@ class _Host(ctypes.Structure):
         ("num_mappings", ctypes.c_size_t),
         ("selected_native_thread_id", ctypes.c_uint64),
         ("command_name", ctypes.c_char_p),
+        ("trace", ctypes.c_void_p),
+        ("trace_arg", ctypes.c_void_p),
     ]
 
 

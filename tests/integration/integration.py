@@ -328,6 +328,53 @@ def check_single_tasks(tap, runner, label, pid, oracle):
            "\n".join(bad[:3]))
 
 
+def kernel_core(python, root, directory):
+    """Run abort_task.py (it aborts inside a running task); return the core
+    path and the oracle, as seen from here."""
+    src = os.path.join(TOP_SRCDIR, "tests", "integration", "abort_task.py")
+    shutil.copy(src, directory)
+    inner = directory[len(root):] if root else directory
+    argv = ["/usr/bin/python" + python, os.path.join(inner, "abort_task.py"), inner]
+    if root:
+        argv = ["chroot", root] + argv
+    subprocess.run(argv, capture_output=True, timeout=120)
+    core = os.path.join(directory, "core")
+    with open(os.path.join(directory, "oracle.json")) as f:
+        oracle = json.load(f)
+    return (core if os.path.exists(core) else None), oracle
+
+
+def run_kernel_core(tap, runner, python):
+    label = "%s %s kernel core" % (runner.kind, python)
+    pattern = open("/proc/sys/kernel/core_pattern").read().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        tap.skip(label, "kernel.core_pattern is %r; the test needs cores "
+                 "written to the crashing process's directory" % pattern)
+        return
+    base = (runner.root or "") + "/var/tmp"
+    tmp = tempfile.mkdtemp(prefix="pyag-kcore-", dir=base)
+    try:
+        core, oracle = kernel_core(python, runner.root, tmp)
+        if not tap.ok(core is not None, "%s: the kernel wrote a core" % label):
+            return
+        tid = next(iter(oracle["current"]))
+        outs = runner.outputs(python, core=core, current_tid=tid)
+        want = {t["id"]: t["callgraph"] for t in oracle["tasks"]}
+        blocks = split_blocks(outs[0])
+        bad = [i for i, text in want.items() if blocks.get(i) != text]
+        tap.ok(not bad, "%s: callgraph of the %d waiting tasks" % (label, len(want)),
+               bad and first_diff(blocks.get(bad[0], "<missing>"), want[bad[0]]))
+        doc = json.loads(outs[1])
+        running = [t["id"] for t in doc["tasks"] if t["running"]]
+        tap.ok(running == [oracle["running"]], "%s: the aborting task is marked "
+               "running" % label, "running: %r, expected %r" % (running, oracle["running"]))
+        check_current(tap, label, outs[2], oracle, tid)
+    except Exception as e:
+        tap.ok(False, "%s: runs" % label, e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "cli"
     tap = Tap()
@@ -351,6 +398,8 @@ def main():
             if only and name not in only:
                 continue
             run_scenario(tap, runner, python, name, cores=True)
+        if not only:
+            run_kernel_core(tap, runner, python)
     tap.done()
     return 0
 
