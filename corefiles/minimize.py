@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Shrink a core to what py-async-graph reads, and extract the file bytes it
+needs from the target's files.
+
+    minimize.py CORE TRACE OUT_CORE SKELETON_DIR [ROOT]
+
+TRACE is the output of `py-async-graph --trace-reads=TRACE --core CORE`
+(all formats that are to be tested, concatenated). OUT_CORE keeps the ELF
+header, every PT_NOTE segment (threads, NT_FILE) and, of the PT_LOAD
+segments, only the pages that were read. SKELETON_DIR receives, for every
+file read through the core's NT_FILE mappings or for its section headers,
+a sparse file of the original size holding only the bytes that were read
+(from ROOT/path). Nothing is invented: what was not read is absent.
+"""
+import os
+import struct
+import sys
+
+PAGE = 4096
+PT_LOAD, PT_NOTE = 1, 4
+
+
+def main():
+    core, trace, out_core, skel = sys.argv[1:5]
+    root = sys.argv[5] if len(sys.argv) > 5 else ""
+    pages = set()
+    files = {}
+    with open(trace) as f:
+        for line in f:
+            parts = line.split()
+            if parts[-1] != "ok":
+                continue
+            if parts[0] == "mem":
+                addr, size = int(parts[1], 16), int(parts[2])
+                for p in range(addr // PAGE, (addr + size - 1) // PAGE + 1):
+                    pages.add(p)
+            elif parts[0] == "file":
+                path = " ".join(parts[1:-3])
+                off, size = int(parts[-3], 16), int(parts[-2])
+                files.setdefault(path, set()).add((off, size))
+
+    data = open(core, "rb").read()
+    (ident, etype, machine, version, entry, phoff, shoff, flags, ehsize,
+     phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(
+        "<16sHHIQQQIHHHHHH", data, 0)
+    phdrs = [struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+             for i in range(phnum)]
+    segments = []   # (type, flags, vaddr, filesz, memsz, align, bytes)
+    for (ptype, pflags, off, vaddr, paddr, filesz, memsz, align) in phdrs:
+        if ptype == PT_NOTE:
+            segments.append((ptype, pflags, 0, filesz, 0, align,
+                             data[off:off + filesz]))
+        elif ptype == PT_LOAD:
+            first = vaddr // PAGE
+            last = (vaddr + filesz + PAGE - 1) // PAGE
+            run = None
+            for p in range(first, last + 1):
+                inside = p < last and p in pages
+                if inside and run is None:
+                    run = p
+                if not inside and run is not None:
+                    start = run * PAGE
+                    end = min(p * PAGE, vaddr + filesz)
+                    chunk = data[off + start - vaddr:off + end - vaddr]
+                    segments.append((PT_LOAD, pflags, start, len(chunk),
+                                     len(chunk), PAGE, chunk))
+                    run = None
+    out = bytearray(64 + 56 * len(segments))
+    body = bytearray()
+    headers = []
+    cursor = len(out)
+    for (ptype, pflags, vaddr, filesz, memsz, align, chunk) in segments:
+        if ptype == PT_LOAD and cursor % PAGE:
+            pad = PAGE - cursor % PAGE
+            body += b"\0" * pad
+            cursor += pad
+        headers.append(struct.pack("<IIQQQQQQ", ptype, pflags, cursor, vaddr, 0,
+                                   filesz, memsz, align))
+        body += chunk
+        cursor += len(chunk)
+    struct.pack_into("<16sHHIQQQIHHHHHH", out, 0, ident, etype, machine, version,
+                     entry, 64, 0, flags, 64, 56, len(segments), 0, 0, 0)
+    for i, h in enumerate(headers):
+        out[64 + 56 * i:64 + 56 * (i + 1)] = h
+    with open(out_core, "wb") as f:
+        f.write(out + body)
+
+    for path, ranges in files.items():
+        src = root + path
+        dst = os.path.join(skel, path.lstrip("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        size = os.path.getsize(src)
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            fout.truncate(size)
+            for off, n in sorted(ranges):
+                fin.seek(off)
+                fout.seek(off)
+                fout.write(fin.read(n))
+    print("%s: %d pages in %d segments; %d files" % (
+        out_core, len(pages), len(segments), len(files)))
+
+
+if __name__ == "__main__":
+    main()
