@@ -16,6 +16,8 @@ static const char cli_usage[] =
 "  --exe=PYTHON         the executable that produced the core (if not found)\n"
 "  --sysroot=DIR        prefix for the target's file paths (containers, cores\n"
 "                       from another machine)\n"
+"  --no-stop            read a live process without stopping it (by default\n"
+"                       its threads are stopped with ptrace while it is read)\n"
 "  --trace-reads=FILE   log every read of target memory and files to FILE\n"
 "                       (a debugging aid; corefiles/ uses it to minimise cores)\n"
 "  --version            print the version\n"
@@ -27,6 +29,7 @@ struct cli {
 	const char *sysroot;
 	const char *pid;
 	const char *trace;
+	bool no_stop;
 	char **rest;
 	int nrest;
 };
@@ -47,6 +50,10 @@ static int split_args(int argc, char **argv, struct cli *c)
 			if (strcmp(a, "--") == 0) {
 				dashdash = true;
 				c->rest[c->nrest++] = argv[i];
+				continue;
+			}
+			if (strcmp(a, "--no-stop") == 0) {
+				c->no_stop = true;
 				continue;
 			}
 			static const char *const names[] = { "--core", "--exe", "--sysroot",
@@ -141,6 +148,7 @@ int main(int argc, char **argv)
 		}
 		host.kind = PYAG_TARGET_LIVE;
 		host.pid = (int)pid;
+		host.stop_threads = !c.no_stop;
 	}
 	FILE *trace = NULL;
 	if (c.trace) {

@@ -232,6 +232,7 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 	struct pyag_reader *r = NULL;
 	struct target t;
 	struct snapshot snap;
+	struct pid_stop stop = { 0 };
 	bool have_target = false;
 	snapshot_init(&snap);
 	err = open_reader(host, &r);
@@ -239,6 +240,11 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 		goto out;
 	r->trace = host->trace;
 	r->trace_arg = host->trace_arg;
+	if (host->stop_threads && host->kind == PYAG_TARGET_LIVE && !host->read) {
+		err = pid_stop_all(host->pid, &stop);
+		if (err)
+			goto out;
+	}
 	err = target_locate(&t, r, host);
 	if (err)
 		goto out;
@@ -272,6 +278,7 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 	if (reader_core_file(r))
 		snap.pid = reader_core_file(r)->pid;
 	err = walk_target(r, &snap.layout, t.runtime_addr, &lim, &snap);
+	pid_resume_all(&stop);  /* everything is read: let it run */
 	if (err)
 		goto out;
 	snap.bytes_read = r->bytes_read;
@@ -279,6 +286,7 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 	snap.elapsed_ms = now_ms() - t0;
 	err = render(host, &o, &snap, t.runtime_how, res);
 out:
+	pid_resume_all(&stop);
 	snapshot_deinit(&snap);
 	if (have_target)
 		target_deinit(&t);

@@ -138,6 +138,16 @@ struct pyag_error *reader_read_u64(struct pyag_reader *r, uint64_t address,
 struct pyag_error *reader_read_cstr(struct pyag_reader *r, uint64_t address,
 				    char *buf, size_t max) HIDDEN;
 
+/* Stopping a live process while it is read (reader_pid.c). */
+struct pid_stop {
+	int *tids;
+	size_t ntids;
+};
+/* Stop every thread of pid (ptrace seize + interrupt). On failure nothing
+ * stays stopped and the error says why. */
+struct pyag_error *pid_stop_all(int pid, struct pid_stop *ret) HIDDEN;
+void pid_resume_all(struct pid_stop *st) HIDDEN;
+
 /* The core reader's view of the file (reader_core.c). */
 struct core_segment {
 	uint64_t vaddr, memsz, filesz, offset;

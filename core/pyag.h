@@ -135,6 +135,10 @@ struct pyag_host {
 	const char *command_name;
 	pyag_trace_fn *trace;       /* optional read trace */
 	void *trace_arg;
+	/* Live pid read directly: stop every thread with ptrace while reading
+	 * (a consistent snapshot), resuming them afterwards, also on error.
+	 * Debuggers leave it 0: their inferior is stopped already. */
+	int stop_threads;
 };
 
 /* What a command produced. */

@@ -1,10 +1,14 @@
 /* Reading a live process: process_vm_readv, else pread on /proc/PID/mem. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -108,4 +112,103 @@ struct pyag_error *reader_pid_permission_error(int pid);
 struct pyag_error *reader_pid_permission_error(int pid)
 {
 	return permission_error(pid);
+}
+
+/* ---- stopping the process while reading ---------------------------------- */
+
+static bool stopped_already(const struct pid_stop *st, int tid)
+{
+	for (size_t i = 0; i < st->ntids; i++)
+		if (st->tids[i] == tid)
+			return true;
+	return false;
+}
+
+/* Wait until tid reports its ptrace stop (bounded). */
+static bool wait_stop(int tid)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		int status;
+		pid_t r = waitpid(tid, &status, __WALL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return false;
+		if (!WIFSTOPPED(status))
+			continue;
+		if ((status >> 16) == PTRACE_EVENT_STOP)
+			return true;
+		/* another signal arrived first: leave it pending for the thread
+		 * and wait for our interrupt's stop */
+		ptrace(PTRACE_CONT, tid, NULL, (void *)(uintptr_t)WSTOPSIG(status));
+	}
+	return false;
+}
+
+struct pyag_error *pid_stop_all(int pid, struct pid_stop *st)
+{
+	memset(st, 0, sizeof(*st));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	/* Threads may start while we attach: repeat until a pass adds none. */
+	for (int pass = 0; pass < 100; pass++) {
+		DIR *d = opendir(path);
+		if (!d) {
+			pid_resume_all(st);
+			if (errno == ENOENT)
+				return pyag_error_create(PYAG_ERROR_NO_PROCESS,
+							 "no process with pid %d", pid);
+			return pyag_error_errno(errno, "%s", path);
+		}
+		bool added = false;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			int tid = atoi(de->d_name);
+			if (tid <= 0 || stopped_already(st, tid))
+				continue;
+			if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+				if (errno == ESRCH)
+					continue;  /* exited meanwhile */
+				int e = errno;
+				closedir(d);
+				pid_resume_all(st);
+				if (e == EPERM)
+					return pyag_error_create(
+						PYAG_ERROR_PERMISSION,
+						"cannot stop thread %d of process %d with ptrace "
+						"(another debugger attached, or no permission); "
+						"use --no-stop to read it running", tid, pid);
+				return pyag_error_errno(e, "ptrace(SEIZE, %d)", tid);
+			}
+			int *t = realloc(st->tids, (st->ntids + 1) * sizeof(int));
+			if (!t) {
+				ptrace(PTRACE_DETACH, tid, NULL, NULL);
+				closedir(d);
+				pid_resume_all(st);
+				return &pyag_enomem;
+			}
+			st->tids = t;
+			st->tids[st->ntids++] = tid;
+			added = true;
+			if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0)
+				wait_stop(tid);
+		}
+		closedir(d);
+		if (!added)
+			return NULL;
+	}
+	return NULL;
+}
+
+void pid_resume_all(struct pid_stop *st)
+{
+	/* Detaching resumes the thread; if we die instead, the kernel detaches
+	 * for us, so a target is never left stopped. */
+	for (size_t i = 0; i < st->ntids; i++)
+		ptrace(PTRACE_DETACH, st->tids[i], NULL, NULL);
+	free(st->tids);
+	memset(st, 0, sizeof(*st));
 }

@@ -46,6 +46,7 @@ class _Host(ctypes.Structure):
         ("command_name", ctypes.c_char_p),
         ("trace", ctypes.c_void_p),
         ("trace_arg", ctypes.c_void_p),
+        ("stop_threads", ctypes.c_int),
     ]
 
 
