@@ -92,6 +92,11 @@ static int split_args(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
+static int write_stdout(void *arg, const char *data, size_t size)
+{
+	return fwrite(data, 1, size, arg) == size ? 0 : -1;
+}
+
 static void trace_read(void *arg, const char *path, uint64_t address,
 		       size_t size, int ok)
 {
@@ -162,7 +167,8 @@ int main(int argc, char **argv)
 		host.trace_arg = trace;
 	}
 	struct pyag_result res;
-	struct pyag_error *err = pyag_command(&host, c.nrest, c.rest, &res);
+	struct pyag_error *err = pyag_command_stream(&host, c.nrest, c.rest,
+						     write_stdout, stdout, &res);
 	free(c.rest);
 	if (trace)
 		fclose(trace);

@@ -125,7 +125,8 @@ static bool *select_records(const struct snapshot *snap, const struct options *o
 
 static struct pyag_error *render(const struct pyag_host *host,
 				 const struct options *o, struct snapshot *snap,
-				 const char *how, struct pyag_result *res)
+				 const char *how, pyag_write_fn *write, void *write_arg,
+				 struct pyag_result *res)
 {
 	struct graph g;
 	struct pyag_error *err = graph_build(snap, &g);
@@ -149,6 +150,8 @@ static struct pyag_error *render(const struct pyag_host *host,
 	struct strbuf out, diag;
 	sb_init(&out);
 	sb_init(&diag);
+	out.flush = write;
+	out.flush_arg = write_arg;
 	sb_puts(&out, "");
 	sb_puts(&diag, "");
 	bool nothing = true;
@@ -202,6 +205,11 @@ static struct pyag_error *render(const struct pyag_host *host,
 		format_stats(&diag, &ctx, how);
 	free(sel);
 	graph_deinit(&g);
+	if (write && !sb_flush(&out)) {
+		sb_deinit(&out);
+		sb_deinit(&diag);
+		return pyag_error_create(PYAG_ERROR_OS, "cannot write the output");
+	}
 	res->output = sb_steal(&out);
 	res->diagnostics = sb_steal(&diag);
 	if (!res->output || !res->diagnostics) {
@@ -213,6 +221,13 @@ static struct pyag_error *render(const struct pyag_host *host,
 
 struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 				char *const argv[], struct pyag_result *res)
+{
+	return pyag_command_stream(host, argc, argv, NULL, NULL, res);
+}
+
+struct pyag_error *pyag_command_stream(const struct pyag_host *host, int argc,
+				       char *const argv[], pyag_write_fn *write,
+				       void *write_arg, struct pyag_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	struct options o;
@@ -284,7 +299,7 @@ struct pyag_error *pyag_command(const struct pyag_host *host, int argc,
 	snap.bytes_read = r->bytes_read;
 	snap.read_calls = r->read_calls;
 	snap.elapsed_ms = now_ms() - t0;
-	err = render(host, &o, &snap, t.runtime_how, res);
+	err = render(host, &o, &snap, t.runtime_how, write, write_arg, res);
 out:
 	pid_resume_all(&stop);
 	snapshot_deinit(&snap);

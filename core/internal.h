@@ -79,6 +79,9 @@ struct strbuf {
 	size_t len;
 	size_t cap;
 	bool failed;   /* an allocation failed; content is truncated */
+	/* when set, full chunks go to flush() instead of growing the buffer */
+	pyag_write_fn *flush;
+	void *flush_arg;
 };
 
 void sb_init(struct strbuf *sb) HIDDEN;
@@ -91,6 +94,8 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN
 void sb_pad(struct strbuf *sb, char c, size_t n) HIDDEN;
 /* Hand the buffer over (NUL-terminated) and reset; NULL if allocation failed. */
 char *sb_steal(struct strbuf *sb) HIDDEN;
+/* Write out what is buffered (streaming buffers); false if the sink failed. */
+bool sb_flush(struct strbuf *sb) HIDDEN;
 
 /* ---- readers (reader.c, reader_pid.c, reader_core.c) ------------------- */
 
@@ -428,5 +433,68 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv) HID
 void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
 		  const char *layout_how) HIDDEN;
+
+/* ---- DWARF layouts, debug files, layout cache (layout_dwarf.c,
+ *      debuginfo.c, layout_cache.c) ----------------------------------------- */
+
+/*
+ * Fill *ret from the DWARF of debug_files (the interpreter's and the
+ * _asyncio module's debug files, in any order). ret->version is kept (DWARF
+ * has no PY_VERSION_HEX); ret->source becomes "dwarf". Fields that could not
+ * be found are listed in *missing_ret ("PyThreadState.thread_id,TaskObj"),
+ * malloc'd, NULL when none: not an error, the caller decides what it needs.
+ * have_asyncio is set when every asyncio field was found.
+ */
+struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
+				     struct pyag_layout *ret,
+				     char **missing_ret) HIDDEN;
+
+/* Generic DWARF lookups in one file. type_name is "struct s", "union u",
+ * "enum e" or a typedef name; member is a path "a.b.c" that may cross
+ * anonymous structs and unions. PYAG_ERROR_NOT_FOUND when absent. */
+struct pyag_error *dwarf_struct_size(const char *path, const char *type_name,
+				     uint64_t *ret) HIDDEN;
+struct pyag_error *dwarf_struct_member_offset(const char *path,
+					      const char *type_name,
+					      const char *member,
+					      uint64_t *ret) HIDDEN;
+/* Bits from the start of the struct; bit size 0 when not a bit-field. */
+struct pyag_error *dwarf_member_bit_offset(const char *path,
+					   const char *type_name,
+					   const char *member,
+					   uint64_t *bit_offset_ret,
+					   uint64_t *bit_size_ret) HIDDEN;
+struct pyag_error *dwarf_enumerator_value(const char *path,
+					  const char *type_name,
+					  const char *enumerator,
+					  int64_t *ret) HIDDEN;
+
+/* The file holding the DWARF of elf_path: itself, by build-id under each
+ * debug dir (default /usr/lib/debug), or by .gnu_debuglink; debug dirs
+ * and the file's own directory are taken under sysroot when given.
+ * *ret (malloc'd) is NULL when there is none, which is not an error. */
+struct pyag_error *debuginfo_find(const char *elf_path, const char *sysroot,
+				  const char *const *debug_dirs, size_t ndirs,
+				  char **ret) HIDDEN;
+/* The NT_GNU_BUILD_ID bytes of an ELF file; *len_ret 0 when it has none. */
+struct pyag_error *debuginfo_build_id(const char *path, uint8_t *buf,
+				      size_t size, size_t *len_ret) HIDDEN;
+
+/* Report each field both layouts provide and that differs, as
+ * "layout drift: FIELD: debug offsets N, DWARF M" (a is the debug offsets'
+ * layout, b DWARF's). Skipped: the version and have_asyncio; the asyncio
+ * fields unless both have them; frame_tlbc_index, code_tlbc and
+ * unicode_compact_size when 0 on either side (0: the build has none). */
+void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
+		    void (*warn)(void *arg, const char *msg), void *arg) HIDDEN;
+
+/* A cache of layouts on disk keyed by build-ids (key: [0-9A-Za-z._+-],
+ * e.g. "EXE_BUILD_ID+ASYNCIO_BUILD_ID"), under $XDG_CACHE_HOME/py-async-graph
+ * (~/.cache/py-async-graph). PYAG_NO_CACHE=1 disables it. load: true when
+ * a complete, valid entry was read into *ret (a missing or corrupt entry is
+ * a miss). store: atomic (rename); only for layouts the caller accepted. */
+bool layout_cache_load(const char *key, struct pyag_layout *ret) HIDDEN;
+struct pyag_error *layout_cache_store(const char *key,
+				      const struct pyag_layout *l) HIDDEN;
 
 #endif /* PYAG_INTERNAL_H */

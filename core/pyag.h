@@ -159,6 +159,19 @@ PYAG_EXPORT struct pyag_error *pyag_command(const struct pyag_host *host,
 					    struct pyag_result *ret);
 PYAG_EXPORT void pyag_result_deinit(struct pyag_result *result);
 
+/* Output sink for streaming: write size bytes; return 0, or non-zero to stop. */
+typedef int pyag_write_fn(void *arg, const char *data, size_t size);
+
+/*
+ * Like pyag_command(), but the output is written to write(write_arg, ...)
+ * as it is produced (in chunks), so that a huge graph never sits in memory
+ * as one string. ret->output is then empty.
+ */
+PYAG_EXPORT struct pyag_error *pyag_command_stream(const struct pyag_host *host,
+						   int argc, char *const argv[],
+						   pyag_write_fn *write, void *write_arg,
+						   struct pyag_result *ret);
+
 /* The option help shared by every front end (static string). */
 PYAG_EXPORT const char *pyag_usage(void);
 PYAG_EXPORT void pyag_free(void *ptr);

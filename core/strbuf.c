@@ -17,10 +17,19 @@ void sb_deinit(struct strbuf *sb)
 	memset(sb, 0, sizeof(*sb));
 }
 
+#define FLUSH_AT (64u * 1024u)
+
 bool sb_reserve(struct strbuf *sb, size_t extra)
 {
 	if (sb->failed)
 		return false;
+	if (sb->flush && sb->len >= FLUSH_AT) {
+		if (sb->flush(sb->flush_arg, sb->data, sb->len) != 0)
+			sb->failed = true;
+		sb->len = 0;
+		if (sb->failed)
+			return false;
+	}
 	if (sb->len + extra + 1 <= sb->cap)
 		return true;
 	size_t cap = sb->cap ? sb->cap : 256;
@@ -107,4 +116,16 @@ char *sb_steal(struct strbuf *sb)
 	sb->data = NULL;
 	sb->len = sb->cap = 0;
 	return s;
+}
+
+bool sb_flush(struct strbuf *sb)
+{
+	if (sb->flush && sb->len && !sb->failed) {
+		if (sb->flush(sb->flush_arg, sb->data, sb->len) != 0)
+			sb->failed = true;
+		sb->len = 0;
+		if (sb->data)
+			sb->data[0] = '\0';
+	}
+	return !sb->failed;
 }

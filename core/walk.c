@@ -31,6 +31,8 @@ enum type_kind {
 	TYPE_BAD,           /* unreadable type object */
 };
 
+#define LINE_CACHE 4
+
 struct code_info {
 	const char *qualname;
 	const char *filename;
@@ -38,7 +40,27 @@ struct code_info {
 	uint8_t *linetable;
 	size_t linetable_len;
 	bool ok;
+	/* the last few (code unit -> line) lookups: the tasks of a big graph
+	 * are suspended at few distinct points of each code object */
+	uint64_t cached_unit[LINE_CACHE];
+	int32_t cached_line[LINE_CACHE];
+	uint8_t ncached, next_slot;
 };
+
+static int32_t code_line(struct code_info *ci, uint64_t unit)
+{
+	for (unsigned i = 0; i < ci->ncached; i++)
+		if (ci->cached_unit[i] == unit)
+			return ci->cached_line[i];
+	int32_t line = decode_line(ci->linetable, ci->linetable_len,
+				   ci->firstlineno, unit);
+	ci->cached_unit[ci->next_slot] = unit;
+	ci->cached_line[ci->next_slot] = line;
+	ci->next_slot = (uint8_t)((ci->next_slot + 1) % LINE_CACHE);
+	if (ci->ncached < LINE_CACHE)
+		ci->ncached++;
+	return line;
+}
 
 struct walker {
 	struct pyag_reader *r;
@@ -416,8 +438,7 @@ static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
 	if (ip < base)
 		line = ci->firstlineno;
 	else
-		line = decode_line(ci->linetable, ci->linetable_len,
-				   ci->firstlineno, (ip - base) / 2);
+		line = code_line(ci, (ip - base) / 2);
 	ret->function = ci->qualname;
 	ret->filename = ci->filename;
 	ret->line = line;

@@ -291,6 +291,8 @@ def run_scenario(tap, runner, python, name, cores):
             check_current(tap, label + " live", outs[2], oracle, tid)
         if runner.kind == "cli":
             check_single_tasks(tap, runner, label, scen.pid, oracle)
+            if name in ("taskgroups", "gather"):
+                check_no_writes(tap, runner, label, scen.pid)
         if not cores:
             return
         tmp = tempfile.mkdtemp(prefix="pyag-core-")
@@ -311,6 +313,46 @@ def run_scenario(tap, runner, python, name, cores):
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
         scen.__exit__(None, None, None)
+
+
+def writable_memory_digest(pid):
+    """sha256 of every readable, writable mapping of a (stopped) process."""
+    import hashlib
+    h = hashlib.sha256()
+    n = 0
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb") as mem:
+        for line in maps:
+            fields = line.split()
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if fields[1][:2] != "rw" or (len(fields) > 5 and fields[5] == "[vvar]"):
+                continue
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                continue
+            h.update(fields[0].encode())
+            h.update(data)
+            n += len(data)
+    return h.hexdigest(), n
+
+
+def check_no_writes(tap, runner, label, pid):
+    """The target is stopped (SIGSTOP: it cannot change its own memory); its
+    writable memory must be the same before and after we read it."""
+    import signal
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        before, size = writable_memory_digest(pid)
+        for fmt in ("tree", "callgraph", "json", "table"):
+            runner.cli(["--format=" + fmt], pid=pid)
+        runner.cli(["--format=json", "--no-stop"], pid=pid)
+        after, _ = writable_memory_digest(pid)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    tap.ok(before == after and size > 0, "%s live: the target's %d bytes of "
+           "writable memory are unchanged after reading it" % (label, size),
+           "digest before %s, after %s" % (before, after))
 
 
 def check_single_tasks(tap, runner, label, pid, oracle):

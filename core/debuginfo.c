@@ -1,0 +1,421 @@
+/*
+ * Finding the DWARF of a mapped ELF file, the way debuggers do: the file
+ * itself when it has .debug_info; else a separate debug file named by its
+ * build-id (DEBUGDIR/.build-id/xx/rest.debug); else the file named by its
+ * .gnu_debuglink section, next to it, in .debug/ beside it, or under
+ * DEBUGDIR plus its directory. With a sysroot (a target in a container),
+ * the debug directories and the target's own directory are looked up
+ * under it.
+ *
+ * ELF files are untrusted: every header, table and note is bounds-checked.
+ * A candidate is accepted only when it has .debug_info and its build-id
+ * matches (or, for a debuglink without build-ids, its CRC does).
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_SECTIONS 65536u
+#define MAX_PHDRS 4096u
+#define MAX_SHSTRTAB (1u << 20)
+#define MAX_NOTES (1u << 20)
+#define MAX_DEBUGLINK 4096u
+#define BUILD_ID_MAX 64u
+#define DEFAULT_DEBUG_DIR "/usr/lib/debug"
+
+struct debug_facts {
+	bool has_debug_info;
+	uint8_t build_id[BUILD_ID_MAX];
+	size_t build_id_len;
+	bool has_debuglink;
+	char debuglink[256];
+	uint32_t debuglink_crc;
+};
+
+static bool pread_full(int fd, void *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+	while (done < size) {
+		ssize_t n = pread(fd, (char *)buf + done, size - done,
+				  (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+static bool range_ok(uint64_t off, uint64_t size, uint64_t fsize)
+{
+	return off <= fsize && size <= fsize - off;
+}
+
+/* Find an NT_GNU_BUILD_ID note among notes[0..size). */
+static bool parse_notes(const uint8_t *p, size_t size, size_t align,
+			struct debug_facts *facts)
+{
+	size_t off = 0;
+	while (size - off >= 12) {
+		uint32_t namesz, descsz, type;
+		memcpy(&namesz, p + off, 4);
+		memcpy(&descsz, p + off + 4, 4);
+		memcpy(&type, p + off + 8, 4);
+		off += 12;
+		size_t name_pad = ((size_t)namesz + align - 1) & ~(align - 1);
+		size_t desc_pad = ((size_t)descsz + align - 1) & ~(align - 1);
+		if (name_pad < namesz || name_pad > size - off)
+			return false;
+		const uint8_t *name = p + off;
+		off += name_pad;
+		if (desc_pad < descsz || descsz > size - off)
+			return false;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 &&
+		    memcmp(name, "GNU", 4) == 0 && descsz > 0 &&
+		    descsz <= BUILD_ID_MAX) {
+			memcpy(facts->build_id, p + off, descsz);
+			facts->build_id_len = descsz;
+			return true;
+		}
+		if (desc_pad > size - off)
+			return false;
+		off += desc_pad;
+	}
+	return false;
+}
+
+static bool read_notes(int fd, uint64_t off, uint64_t size, uint64_t align,
+		       uint64_t fsize, struct debug_facts *facts)
+{
+	if (size < 12 || size > MAX_NOTES || !range_ok(off, size, fsize))
+		return false;
+	uint8_t *buf = malloc(size);
+	if (!buf)
+		return false;
+	bool found = pread_full(fd, buf, size, off) &&
+		     parse_notes(buf, size, align == 8 ? 8 : 4, facts);
+	free(buf);
+	return found;
+}
+
+static void read_debuglink(int fd, const Elf64_Shdr *sh, uint64_t fsize,
+			   struct debug_facts *facts)
+{
+	if (sh->sh_type == SHT_NOBITS || sh->sh_size < 8 ||
+	    sh->sh_size > MAX_DEBUGLINK ||
+	    !range_ok(sh->sh_offset, sh->sh_size, fsize))
+		return;
+	char buf[MAX_DEBUGLINK];
+	if (!pread_full(fd, buf, sh->sh_size, sh->sh_offset))
+		return;
+	size_t len = strnlen(buf, sh->sh_size);
+	size_t crc_at = (len + 4) & ~(size_t)3;
+	if (len == 0 || len >= sizeof(facts->debuglink) ||
+	    crc_at + 4 > sh->sh_size || memchr(buf, '/', len))
+		return;
+	memcpy(facts->debuglink, buf, len + 1);
+	memcpy(&facts->debuglink_crc, buf + crc_at, 4);
+	facts->has_debuglink = true;
+}
+
+static struct pyag_error *read_sections(int fd, const char *path,
+					const Elf64_Ehdr *eh, uint64_t fsize,
+					struct debug_facts *facts)
+{
+	Elf64_Shdr first;
+	uint64_t n = eh->e_shnum;
+	uint64_t strndx = eh->e_shstrndx;
+	if (eh->e_shoff == 0)
+		return NULL;
+	if (eh->e_shentsize != sizeof(Elf64_Shdr) ||
+	    !range_ok(eh->e_shoff, sizeof(first), fsize) ||
+	    !pread_full(fd, &first, sizeof(first), eh->e_shoff))
+		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					 "%s: bad section header table", path);
+	/* more than 0xff00 sections: the real counts are in section 0 */
+	if (n == 0)
+		n = first.sh_size;
+	if (strndx == SHN_XINDEX)
+		strndx = first.sh_link;
+	if (n == 0)
+		return NULL;
+	if (n > MAX_SECTIONS || strndx >= n ||
+	    !range_ok(eh->e_shoff, n * sizeof(Elf64_Shdr), fsize))
+		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					 "%s: bad section header table", path);
+	Elf64_Shdr *sh = malloc(n * sizeof(*sh));
+	char *names = NULL;
+	struct pyag_error *err = NULL;
+	if (!sh)
+		return &pyag_enomem;
+	if (!pread_full(fd, sh, n * sizeof(*sh), eh->e_shoff)) {
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					"%s: cannot read section headers", path);
+		goto out;
+	}
+	const Elf64_Shdr *strsh = &sh[strndx];
+	if (strsh->sh_size == 0 || strsh->sh_size > MAX_SHSTRTAB ||
+	    strsh->sh_type == SHT_NOBITS ||
+	    !range_ok(strsh->sh_offset, strsh->sh_size, fsize)) {
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					"%s: bad section name table", path);
+		goto out;
+	}
+	names = malloc(strsh->sh_size + 1);
+	if (!names) {
+		err = &pyag_enomem;
+		goto out;
+	}
+	if (!pread_full(fd, names, strsh->sh_size, strsh->sh_offset)) {
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					"%s: cannot read section names", path);
+		goto out;
+	}
+	names[strsh->sh_size] = '\0';
+	for (uint64_t i = 0; i < n; i++) {
+		const char *name = sh[i].sh_name < strsh->sh_size ?
+				   names + sh[i].sh_name : "";
+		if ((strcmp(name, ".debug_info") == 0 ||
+		     strcmp(name, ".zdebug_info") == 0) &&
+		    sh[i].sh_type != SHT_NOBITS && sh[i].sh_size > 0 &&
+		    range_ok(sh[i].sh_offset, sh[i].sh_size, fsize))
+			facts->has_debug_info = true;
+		else if (strcmp(name, ".gnu_debuglink") == 0)
+			read_debuglink(fd, &sh[i], fsize, facts);
+		else if (sh[i].sh_type == SHT_NOTE && !facts->build_id_len)
+			read_notes(fd, sh[i].sh_offset, sh[i].sh_size,
+				   sh[i].sh_addralign, fsize, facts);
+	}
+out:
+	free(names);
+	free(sh);
+	return err;
+}
+
+/* Build-id from PT_NOTE segments, for files without section headers. */
+static void read_segment_notes(int fd, const Elf64_Ehdr *eh, uint64_t fsize,
+			       struct debug_facts *facts)
+{
+	if (eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    !range_ok(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), fsize))
+		return;
+	Elf64_Phdr *ph = malloc(eh->e_phnum * sizeof(*ph));
+	if (!ph)
+		return;
+	if (pread_full(fd, ph, eh->e_phnum * sizeof(*ph), eh->e_phoff))
+		for (unsigned i = 0; i < eh->e_phnum && !facts->build_id_len; i++)
+			if (ph[i].p_type == PT_NOTE)
+				read_notes(fd, ph[i].p_offset, ph[i].p_filesz,
+					   ph[i].p_align, fsize, facts);
+	free(ph);
+}
+
+static struct pyag_error *read_facts(const char *path, struct debug_facts *facts)
+{
+	memset(facts, 0, sizeof(*facts));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pyag_error_errno(errno, "%s", path);
+	struct pyag_error *err = NULL;
+	struct stat st;
+	Elf64_Ehdr eh;
+	if (fstat(fd, &st) != 0) {
+		err = pyag_error_errno(errno, "%s", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) ||
+	    !pread_full(fd, &eh, sizeof(eh), 0) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					"%s: not an ELF file", path);
+		goto out;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_ident[EI_DATA] != ELFDATA2LSB) {
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					"%s: not a 64-bit little-endian ELF file",
+					path);
+		goto out;
+	}
+	err = read_sections(fd, path, &eh, (uint64_t)st.st_size, facts);
+	if (!err && !facts->build_id_len)
+		read_segment_notes(fd, &eh, (uint64_t)st.st_size, facts);
+out:
+	close(fd);
+	return err;
+}
+
+struct pyag_error *debuginfo_build_id(const char *path, uint8_t *buf,
+				      size_t size, size_t *len_ret)
+{
+	struct debug_facts facts;
+	*len_ret = 0;
+	struct pyag_error *err = read_facts(path, &facts);
+	if (err)
+		return err;
+	if (facts.build_id_len > size)
+		return pyag_error_create(PYAG_ERROR_USAGE,
+					 "%s: build-id of %zu bytes does not fit",
+					 path, facts.build_id_len);
+	memcpy(buf, facts.build_id, facts.build_id_len);
+	*len_ret = facts.build_id_len;
+	return NULL;
+}
+
+/* CRC-32 as .gnu_debuglink uses it (zlib's). */
+static bool file_crc32(const char *path, uint32_t *ret)
+{
+	uint32_t table[256];
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		table[i] = c;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	uint8_t buf[65536];
+	uint32_t crc = 0xffffffffu;
+	bool ok = true;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ok = false;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			crc = table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
+	}
+	close(fd);
+	*ret = crc ^ 0xffffffffu;
+	return ok;
+}
+
+/* Is path a debug file for the file described by orig? */
+static bool candidate_ok(const char *path, const struct debug_facts *orig,
+			 bool by_link)
+{
+	struct debug_facts facts;
+	struct pyag_error *err = read_facts(path, &facts);
+	if (err) {
+		pyag_error_destroy(err);
+		return false;
+	}
+	if (!facts.has_debug_info)
+		return false;
+	if (orig->build_id_len && facts.build_id_len)
+		return orig->build_id_len == facts.build_id_len &&
+		       memcmp(orig->build_id, facts.build_id,
+			      orig->build_id_len) == 0;
+	if (!by_link)
+		return false;
+	uint32_t crc;
+	return file_crc32(path, &crc) && crc == orig->debuglink_crc;
+}
+
+static bool try_candidate(char *path, const struct debug_facts *orig,
+			  bool by_link, char **ret)
+{
+	if (path && candidate_ok(path, orig, by_link)) {
+		*ret = path;
+		return true;
+	}
+	free(path);
+	return false;
+}
+
+/* sysroot without trailing slashes; "" when none */
+static size_t sysroot_len(const char *sysroot)
+{
+	size_t n = sysroot ? strlen(sysroot) : 0;
+	while (n > 0 && sysroot[n - 1] == '/')
+		n--;
+	return n;
+}
+
+static char *join3(const char *a, size_t alen, const char *b, const char *c)
+{
+	char *s;
+	if (asprintf(&s, "%.*s%s%s", (int)alen, a, b, c) < 0)
+		return NULL;
+	return s;
+}
+
+struct pyag_error *debuginfo_find(const char *elf_path, const char *sysroot,
+				  const char *const *debug_dirs, size_t ndirs,
+				  char **ret)
+{
+	static const char *const default_dirs[] = { DEFAULT_DEBUG_DIR };
+	struct debug_facts facts;
+	*ret = NULL;
+	struct pyag_error *err = read_facts(elf_path, &facts);
+	if (err)
+		return err;
+	if (facts.has_debug_info) {
+		*ret = strdup(elf_path);
+		return *ret ? NULL : &pyag_enomem;
+	}
+	if (!debug_dirs || ndirs == 0) {
+		debug_dirs = default_dirs;
+		ndirs = ARRAY_SIZE(default_dirs);
+	}
+	size_t rlen = sysroot_len(sysroot);
+
+	if (facts.build_id_len >= 2) {
+		char hex[2 * BUILD_ID_MAX + 1];
+		for (size_t i = 0; i < facts.build_id_len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", facts.build_id[i]);
+		for (size_t i = 0; i < ndirs; i++) {
+			char *path;
+			if (asprintf(&path, "%.*s%s/.build-id/%.2s/%s.debug",
+				     (int)rlen, sysroot ? sysroot : "",
+				     debug_dirs[i], hex, hex + 2) < 0)
+				return &pyag_enomem;
+			if (try_candidate(path, &facts, false, ret))
+				return NULL;
+		}
+	}
+
+	if (!facts.has_debuglink)
+		return NULL;
+	/* the file's directory, here and as the target sees it */
+	const char *slash = strrchr(elf_path, '/');
+	size_t dlen = slash ? (size_t)(slash - elf_path) : 0;
+	char *dir = slash ? strndup(elf_path, dlen) : strdup(".");
+	if (!dir)
+		return &pyag_enomem;
+	const char *target_dir = dir;
+	if (rlen && strncmp(dir, sysroot, rlen) == 0 &&
+	    (dir[rlen] == '/' || dir[rlen] == '\0'))
+		target_dir = dir + rlen;
+	const char *name = facts.debuglink;
+	char *path = join3(dir, strlen(dir), "/", name);
+	bool found = try_candidate(path, &facts, true, ret);
+	if (!found) {
+		path = join3(dir, strlen(dir), "/.debug/", name);
+		found = try_candidate(path, &facts, true, ret);
+	}
+	for (size_t i = 0; i < ndirs && !found; i++) {
+		if (asprintf(&path, "%.*s%s%s/%s", (int)rlen,
+			     sysroot ? sysroot : "", debug_dirs[i], target_dir,
+			     name) < 0) {
+			free(dir);
+			return &pyag_enomem;
+		}
+		found = try_candidate(path, &facts, true, ret);
+	}
+	free(dir);
+	return NULL;
+}
