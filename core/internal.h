@@ -267,6 +267,7 @@ struct pyag_layout {
 	int frame_state_yield_from;        /* FRAME_SUSPENDED_YIELD_FROM */
 	int frame_state_yield_from_locked; /* or the same value */
 	int frame_state_finished;          /* first state with no frame */
+	unsigned yield_from_slot;          /* awaited object: stackpointer[-slot] */
 	int owner_generator;
 	int owner_first_incomplete;        /* owners >= this are shims */
 	unsigned unicode_kind_shift, unicode_compact_bit, unicode_ascii_bit;

@@ -95,6 +95,10 @@ struct version_info {
 	/* enum _framestate / _frameowner values */
 	int yield_from, yield_from_locked, finished;
 	int owner_generator, owner_first_incomplete;
+	/* where a suspended `await` keeps the awaited object: measured on the
+	 * real interpreters (3.14: the top of the value stack; 3.15: the slot
+	 * below, the top holds a tagged NULL) */
+	unsigned yield_from_slot;
 };
 
 static const struct version_info versions[] = {
@@ -102,12 +106,12 @@ static const struct version_info versions[] = {
 	  /* CREATED -3, SUSPENDED -2, SUSPENDED_YIELD_FROM -1, EXECUTING 0,
 	   * COMPLETED 1, CLEARED 4; owners: GENERATOR 1, INTERPRETER 3,
 	   * CSTACK 4 */
-	  -1, -1, 1, 1, 3 },
+	  -1, -1, 1, 1, 3, 1 },
 	{ 15, 888, fields_315, ARRAY_SIZE(fields_315),
 	  /* CREATED 0, SUSPENDED 1, SUSPENDED_YIELD_FROM 2,
 	   * SUSPENDED_YIELD_FROM_LOCKED 3, EXECUTING 4, CLEARED 5;
 	   * owners: GENERATOR 1, INTERPRETER 3 */
-	  2, 3, 5, 1, 3 },
+	  2, 3, 5, 1, 3, 2 },
 };
 
 void layout_version_string(uint64_t v, char *buf, size_t size)
@@ -181,6 +185,7 @@ struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
 	l->frame_state_finished = vi->finished;
 	l->owner_generator = vi->owner_generator;
 	l->owner_first_incomplete = vi->owner_first_incomplete;
+	l->yield_from_slot = vi->yield_from_slot;
 	/* PyASCIIObject.state: interned (2 bits, a whole byte when free
 	 * threaded), kind (3), compact (1), ascii (1). */
 	unsigned base = l->free_threaded ? 8 : 2;

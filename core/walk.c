@@ -524,10 +524,12 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 		    state != l->frame_state_yield_from_locked)
 			return;
 		uint64_t sp = get_u64(frame, l->frame_stackpointer);
+		uint64_t slot = 8 * (uint64_t)l->yield_from_slot;
 		uint64_t next;
-		if (!sp || sp < obj + l->gen_iframe)
+		/* the value stack lies inside the generator object, after its frame */
+		if (!sp || sp < obj + l->gen_iframe + l->frame_size + slot - 8)
 			return;
-		err = reader_read_u64(w->r, sp - 8, &next);
+		err = reader_read_u64(w->r, sp - slot, &next);
 		if (err) {
 			pyag_error_destroy(err);
 			return;
