@@ -23,12 +23,14 @@ oracle = {"tasks": [], "current": {}}
 def record(current_text):
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
+    tid = threading.get_native_id()  # this thread's, not the child's
+    tasks = list(asyncio.all_tasks(loop))  # the child's lists are not ours
     if os.fork() == 0:  # names are materialised by get_name(): not in the parent
-        for t in asyncio.all_tasks(loop):
+        for t in tasks:
             if t is not me:
                 oracle["tasks"].append({"id": hex(id(t)), "kind": "task",
                                         "callgraph": asyncio.format_call_graph(t)})
-        oracle["current"][str(threading.get_native_id())] = current_text
+        oracle["current"][str(tid)] = current_text
         oracle["running"] = hex(id(me))
         with open("oracle.json.tmp", "w") as f:
             json.dump(oracle, f)

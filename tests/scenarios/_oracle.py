@@ -1,0 +1,483 @@
+"""In-process oracle shared by the scenario programs of py-async-graph.
+
+A scenario is run as `python3.X SCENARIO.py --out DIR`.  It builds a task
+graph, parks every task, and then (through this module):
+
+1. the loops are left to settle (nothing ready to run, every thread that
+   runs a loop has parked, threads that are meant to exit have exited);
+2. from a loop callback (no task is running) the process fork()s; the child
+   computes `asyncio.format_call_graph()` and `asyncio.capture_call_graph()`
+   of every pending task and of every plain Future met as an awaiter,
+   writes DIR/oracle.json atomically (temp file + rename) and _exit()s.
+   Task names are materialised lazily by `Task.get_name()`, which the
+   formatting calls: doing it in the child leaves the parent's memory as a
+   memory reader would have found it.  The child has the same addresses;
+3. the parent waits for the child, then creates DIR/ready and parks forever.
+
+For a loop blocked by a synchronous call, `finish_current()` does the same
+from inside the running task, on the source line of the blocking call.
+
+See README.md in this directory for the oracle.json format.
+"""
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
+
+_state = {"out": None, "scenario": None, "snapshot_scheduled": False}
+_registry = []          # _LoopEntry, in registration order
+_started_threads = []   # (threading.Thread, _LoopEntry or None)
+_cycles = []            # declared cycles: lists of futures, awaiter first
+_keep = []              # objects kept alive on purpose (loops of exited threads...)
+_registry_lock = threading.Lock()
+
+
+class _LoopEntry:
+    def __init__(self, loop):
+        self.loop = loop
+        self.thread = threading.current_thread()
+        self.native_thread_id = threading.get_native_id()
+        self.thread_name = self.thread.name
+        self.parked = threading.Event()
+
+
+# ---------------------------------------------------------------------------
+# running a scenario
+
+def _parse_args(argv):
+    out = None
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--out" and i + 1 < len(argv):
+            out = argv[i + 1]
+            i += 2
+        elif argv[i].startswith("--out="):
+            out = argv[i][len("--out="):]
+            i += 1
+        else:
+            raise SystemExit("usage: %s --out DIR" % sys.argv[0])
+    if out is None:
+        raise SystemExit("usage: %s --out DIR" % sys.argv[0])
+    return out
+
+
+def register_loop(loop):
+    """Record `loop` as owned by the calling thread; returns it."""
+    entry = _LoopEntry(loop)
+    with _registry_lock:
+        _registry.append(entry)
+    _keep.append(loop)
+    return loop
+
+
+def _entry_for(loop):
+    with _registry_lock:
+        for e in _registry:
+            if e.loop is loop:
+                return e
+    return None
+
+
+def loop_factory(task_factory=None):
+    """A loop_factory for asyncio.run() that registers the new loop."""
+    def factory():
+        loop = register_loop(asyncio.new_event_loop())
+        if task_factory is not None:
+            loop.set_task_factory(task_factory)
+        return loop
+    return factory
+
+
+def main(coro_fn, task_factory=None):
+    """Entry point of a scenario: parse --out, run coro_fn() as the main
+    task of the main thread's loop.  coro_fn never returns (it parks)."""
+    _state["out"] = os.path.abspath(_parse_args(sys.argv[1:]))
+    _state["scenario"] = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    os.makedirs(_state["out"], exist_ok=True)
+    # a safety net against leaked scenario processes: SIGALRM's default
+    # action ends the process after PYAG_SCENARIO_LIFETIME seconds (0: never)
+    lifetime = int(os.environ.get("PYAG_SCENARIO_LIFETIME", "3600"))
+    if lifetime > 0:
+        signal.alarm(lifetime)
+    asyncio.run(coro_fn(), loop_factory=loop_factory(task_factory))
+
+
+def start_thread(fn, *args, name=None):
+    """Start a thread running fn(*args).  The snapshot waits until it has
+    either parked (thread_parked() from its loop) or exited."""
+    t = threading.Thread(target=fn, args=args, name=name, daemon=True)
+    _started_threads.append(t)
+    _keep.append(t)
+    t.start()
+    return t
+
+
+def run_loop_thread(coro_fn, *args, name=None):
+    """A thread running asyncio.run(coro_fn(*args)) on a registered loop;
+    coro_fn must call thread_parked() once its graph is built."""
+    def body():
+        asyncio.run(coro_fn(*args), loop_factory=loop_factory())
+    return start_thread(body, name=name)
+
+
+def keep(*objs):
+    """Keep objects alive for the life of the process."""
+    _keep.extend(objs)
+
+
+def declare_cycle(futs):
+    """Declare an await cycle: futs[0] awaits futs[1] ... awaits futs[0]."""
+    _cycles.append(list(futs))
+
+
+async def forever():
+    """Park the calling task on a future that never completes."""
+    await asyncio.get_running_loop().create_future()
+
+
+# ---------------------------------------------------------------------------
+# settling
+
+def _quiet(loop):
+    return not loop._ready
+
+
+def _threads_parked():
+    for t in _started_threads:
+        if not t.is_alive():
+            continue
+        e = None
+        with _registry_lock:
+            for x in _registry:
+                if x.thread is t:
+                    e = x
+        if e is None or not e.parked.is_set():
+            return False
+    return True
+
+
+def when_settled(fn, *, wait_threads=True, quiet=5):
+    """Call fn() from a callback of the running loop once nothing else has
+    been ready to run for `quiet` consecutive iterations and (if
+    wait_threads) every started thread has parked or exited."""
+    loop = asyncio.get_running_loop()
+
+    def step(n):
+        n = n + 1 if _quiet(loop) else 0
+        if n < quiet:
+            loop.call_soon(step, n)
+        elif wait_threads and not _threads_parked():
+            loop.call_later(0.01, step, 0)
+        else:
+            fn()
+
+    loop.call_soon(step, 0)
+
+
+def thread_parked():
+    """Called from a task of a thread's loop: mark that loop parked once
+    it has settled."""
+    e = _entry_for(asyncio.get_running_loop())
+    if e is None:
+        raise RuntimeError("thread_parked(): loop not registered")
+    when_settled(e.parked.set, wait_threads=False)
+
+
+def snapshot_when_parked():
+    """Called from the main thread's loop: once everything is parked, write
+    the oracle and DIR/ready."""
+    if _state["snapshot_scheduled"]:
+        return
+    _state["snapshot_scheduled"] = True
+    when_settled(_snapshot)
+
+
+# ---------------------------------------------------------------------------
+# the oracle
+
+def _frame_entry(f):
+    """One call-stack entry, rendered the way format_call_graph does."""
+    if f.f_generator is None:
+        return {"function": f.f_code.co_qualname,
+                "filename": f.f_code.co_filename,
+                "line": f.f_lineno, "kind": ""}
+    c = f.f_generator
+    try:
+        f = c.cr_frame
+        code = c.cr_code
+        kind = "async"
+    except AttributeError:
+        try:
+            f = c.ag_frame
+            code = c.ag_code
+            kind = "async generator"
+        except AttributeError:
+            f = c.gi_frame
+            code = c.gi_code
+            kind = "generator"
+    return {"function": code.co_qualname, "filename": f.f_code.co_filename,
+            "line": f.f_lineno, "kind": kind}
+
+
+def _is_task(fut):
+    return isinstance(fut, asyncio.Task)
+
+
+def _head(fut):
+    return {"id": hex(id(fut)), "kind": "task" if _is_task(fut) else "future",
+            "name": fut.get_name() if _is_task(fut) else None}
+
+
+def _render_graph(g):
+    d = _head(g.future)
+    d["call_stack"] = [_frame_entry(e.frame) for e in g.call_stack]
+    d["awaited_by"] = [_render_graph(a) for a in g.awaited_by]
+    return d
+
+
+def _awaiters(fut):
+    return list(fut._asyncio_awaited_by or ())
+
+
+def _nodes_on_cycles(nodes):
+    """Ids of the nodes on a cycle of the awaited-by graph (Tarjan)."""
+    index, low, stack, on, res = {}, {}, [], set(), set()
+    counter = [0]
+    by_id = {id(n): n for n in nodes}
+
+    def succ(v):
+        return [id(w) for w in _awaiters(by_id[v]) if id(w) in by_id]
+
+    for root in by_id:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter[0]
+                counter[0] += 1
+                stack.append(v)
+                on.add(v)
+            ws = succ(v)
+            if i < len(ws):
+                work.append((v, i + 1))
+                w = ws[i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in succ(v):
+                    res.update(comp)
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+    return res
+
+
+def _collect(entries):
+    """Pending tasks of every registered loop, then the plain futures met
+    as awaiters.  Returns [(future, native_thread_id)]."""
+    out, seen = [], set()
+    for e in entries:
+        tid = e.native_thread_id if e.thread.is_alive() else 0
+        for t in asyncio.all_tasks(e.loop):
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append((t, tid))
+    i = 0
+    while i < len(out):
+        for w in _awaiters(out[i][0]):
+            if id(w) not in seen:
+                seen.add(id(w))
+                e = _entry_for(w.get_loop())
+                tid = None if e is None else (
+                    e.native_thread_id if e.thread.is_alive() else 0)
+                out.append((w, tid))
+        i += 1
+    return out
+
+
+def _threads_info(entries):
+    main_tid = threading.main_thread().native_id
+    res = []
+    for t in threading.enumerate():
+        res.append({"native_thread_id": t.native_id, "thread_name": t.name,
+                    "main": t.native_id == main_tid, "exited": False})
+    for e in entries:
+        if not e.thread.is_alive():
+            res.append({"native_thread_id": e.native_thread_id,
+                        "thread_name": e.thread_name, "main": False,
+                        "exited": True})
+    return res
+
+
+def _write_oracle(futs, threads, pid, running=None):
+    """In the forked child: compute and write DIR/oracle.json.
+    running: (task, captured graph, native_thread_id) of the task that is
+    executing on a blocked thread, or None."""
+    nodes = [f for f, _ in futs]
+    on_cycle = _nodes_on_cycles(nodes)
+    declared = set()
+    for c in _cycles:
+        declared.update(id(f) for f in c)
+        for a, b in zip(c, c[1:] + c[:1]):
+            if a not in _awaiters(b):
+                raise AssertionError("declared cycle edge %#x awaits %#x is "
+                                     "not in the graph" % (id(a), id(b)))
+    if on_cycle != declared:
+        raise AssertionError("await cycles found %s, declared %s" % (
+            sorted(map(hex, on_cycle)), sorted(map(hex, declared))))
+    # nodes whose awaited-by closure reaches a cycle: format_call_graph
+    # would recurse forever on them
+    affected = set(on_cycle)
+    by_id = {id(n): n for n in nodes}
+    todo = list(on_cycle)
+    while todo:
+        v = todo.pop()
+        for n in nodes:
+            if id(n) not in affected and any(id(w) == v for w in _awaiters(n)):
+                affected.add(id(n))
+                todo.append(id(n))
+
+    current = {}
+    tasks = []
+    for fut, tid in futs:
+        d = _head(fut)
+        d["native_thread_id"] = tid
+        d["running"] = False
+        d["awaited_by_ids"] = [hex(id(w)) for w in _awaiters(fut)]
+        if running is not None and fut is running[0]:
+            g = running[1]
+            real = asyncio.graph.capture_call_graph
+            asyncio.graph.capture_call_graph = lambda *a, **k: g
+            try:
+                text = asyncio.format_call_graph()
+            finally:
+                asyncio.graph.capture_call_graph = real
+            d["running"] = True
+            d["callgraph"] = text
+            d["graph"] = _render_graph(g)
+            current[str(running[2])] = text
+        elif id(fut) in affected:
+            d["callgraph"] = None
+            d["graph"] = None
+        else:
+            d["callgraph"] = asyncio.format_call_graph(fut)
+            d["graph"] = _render_graph(asyncio.capture_call_graph(fut))
+        tasks.append(d)
+    # call stacks of the nodes format_call_graph cannot render: capture
+    # them with their awaited-by edges removed (this is a throw-away child)
+    if affected:
+        for n in nodes:
+            if id(n) in affected:
+                for w in _awaiters(n):
+                    asyncio.future_discard_from_awaited_by(n, w)
+        for d, (fut, _) in zip(tasks, futs):
+            if id(fut) in affected:
+                g = asyncio.capture_call_graph(fut)
+                d["call_stack"] = [_frame_entry(e.frame) for e in g.call_stack]
+
+    doc = {
+        "scenario": _state["scenario"],
+        "python": platform.python_version(),
+        "hexversion": sys.hexversion,
+        "pid": pid,
+        "tasks": tasks,
+        "threads": threads,
+        "cycles": [[hex(id(f)) for f in c] for c in _cycles],
+        "current": current,
+    }
+    path = os.path.join(_state["out"], "oracle.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        # indented for reading by eye, compact when large
+        json.dump(doc, f, ensure_ascii=False,
+                  indent=1 if len(tasks) <= 1000 else None)
+        f.write("\n")
+    os.rename(tmp, path)
+
+
+def _fork_and_write(running=None):
+    """Fork; the child writes the oracle; the parent waits, then writes
+    DIR/ready.  Exits the process if the child failed."""
+    with _registry_lock:
+        entries = list(_registry)
+    futs = _collect(entries)
+    threads = _threads_info(entries)
+    pid = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:
+        code = 0
+        try:
+            _write_oracle(futs, threads, pid, running)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    del futs
+    _, status = os.waitpid(child, 0)
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        sys.stderr.write("oracle: the child writing oracle.json failed "
+                         "(status %#x)\n" % status)
+        sys.stderr.flush()
+        os._exit(3)
+    with open(os.path.join(_state["out"], "ready"), "w") as f:
+        f.write("%d\n" % pid)
+
+
+def _snapshot():
+    try:
+        _fork_and_write()
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(3)
+    print("ready: %d tasks written to %s" % (
+        sum(len(asyncio.all_tasks(e.loop)) for e in _registry), _state["out"]),
+        flush=True)
+
+
+def finish_current():
+    """Called from a plain function executing inside a running task, on the
+    same source line as the call that will block the thread:
+
+        _ = (_oracle.finish_current(), time.sleep(10**6))
+
+    Captures the running task's call graph from the caller's frame
+    (capture_call_graph(depth=2) here: the caller and below), writes the
+    oracle for every task with that task marked running and its text under
+    "current", then writes DIR/ready and returns."""
+    try:
+        me = asyncio.current_task()
+        g = asyncio.capture_call_graph(depth=2)
+        _fork_and_write(running=(me, g, threading.get_native_id()))
+        del g
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(3)
+    print("ready: blocking thread %d" % threading.get_native_id(), flush=True)
