@@ -271,6 +271,36 @@ struct pyag_error *debuginfo_build_id(const char *path, uint8_t *buf,
 	return NULL;
 }
 
+struct pyag_error *debuginfo_cache_key(const char *const *elf_paths, size_t n,
+				       char **ret)
+{
+	struct strbuf sb;
+	*ret = NULL;
+	sb_init(&sb);
+	for (size_t i = 0; i < n; i++) {
+		struct debug_facts facts;
+		struct pyag_error *err = read_facts(elf_paths[i], &facts);
+		if (err) {
+			sb_deinit(&sb);
+			return err;
+		}
+		if (!facts.build_id_len) {
+			sb_deinit(&sb);
+			return NULL;   /* no build-id: nothing safe to key on */
+		}
+		if (i)
+			sb_putc(&sb, '+');
+		for (size_t k = 0; k < facts.build_id_len; k++)
+			sb_printf(&sb, "%02x", facts.build_id[k]);
+	}
+	if (n == 0) {
+		sb_deinit(&sb);
+		return NULL;
+	}
+	*ret = sb_steal(&sb);
+	return *ret ? NULL : &pyag_enomem;
+}
+
 /* CRC-32 as .gnu_debuglink uses it (zlib's). */
 static bool file_crc32(const char *path, uint32_t *ret)
 {

@@ -15,12 +15,21 @@
 static const char *const kind_tags[] = { "", "async ", "async generator ", "generator " };
 static const char *const kind_names[] = { "", "async", "async generator", "generator" };
 
-/* The frames of a record after --limit (innermost first). */
-static void limited_frames(const struct render_ctx *ctx, const struct task_rec *t,
-			   const struct frame_rec **ret, uint32_t *n)
+/*
+ * The frames of a record after --limit (innermost first). full: what
+ * CPython's ps/pstree show (through async generators); else what
+ * capture_call_graph() shows.
+ */
+static void stack_frames(const struct render_ctx *ctx, const struct task_rec *t,
+			 bool full, const struct frame_rec **ret, uint32_t *n)
 {
 	*ret = t->frames;
 	*n = t->nframes;
+	if (!full && t->ncapture < t->nframes) {
+		*ret = t->frames + (t->nframes - t->ncapture);
+		*n = t->ncapture;
+	}
+	uint32_t total = *n;
 	if (!ctx->opts->has_limit)
 		return;
 	long lim = ctx->opts->limit;
@@ -28,14 +37,26 @@ static void limited_frames(const struct render_ctx *ctx, const struct task_rec *
 		*n = 0;
 	} else if (lim > 0) {
 		/* keeps the entries closest to the invocation point: outermost */
-		if ((unsigned long)lim < t->nframes) {
-			*ret = t->frames + (t->nframes - (uint32_t)lim);
+		if ((unsigned long)lim < total) {
+			*ret += total - (uint32_t)lim;
 			*n = (uint32_t)lim;
 		}
 	} else {
-		if ((unsigned long)-lim < t->nframes)
+		if ((unsigned long)-lim < total)
 			*n = (uint32_t)-lim;
 	}
+}
+
+static void limited_frames(const struct render_ctx *ctx, const struct task_rec *t,
+			   const struct frame_rec **ret, uint32_t *n)
+{
+	stack_frames(ctx, t, false, ret, n);
+}
+
+static void ps_frames(const struct render_ctx *ctx, const struct task_rec *t,
+		      const struct frame_rec **ret, uint32_t *n)
+{
+	stack_frames(ctx, t, true, ret, n);
 }
 
 static void indent(struct strbuf *sb, size_t level)
@@ -517,7 +538,7 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 			const struct task_rec *pt = &snap->tasks[p];
 			const struct frame_rec *fr;
 			uint32_t nf;
-			limited_frames(ctx, pt, &fr, &nf);
+			ps_frames(ctx, pt, &fr, &nf);
 			for (uint32_t f = nf; f > 0; f--)
 				cur = tree_cor_node(&tr, cur, intern_frame(&tr, &fr[f - 1]));
 			uint32_t child = tree_task_node(&tr, (uint32_t)i);
@@ -537,7 +558,7 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		uint32_t cur = tree_task_node(&tr, (uint32_t)i);
 		const struct frame_rec *fr;
 		uint32_t nf;
-		limited_frames(ctx, t, &fr, &nf);
+		ps_frames(ctx, t, &fr, &nf);
 		for (uint32_t f = nf; f > 0; f--)
 			cur = tree_cor_node(&tr, cur, intern_frame(&tr, &fr[f - 1]));
 	}
@@ -594,7 +615,7 @@ static void stack_names(struct strbuf *sb, const struct render_ctx *ctx,
 {
 	const struct frame_rec *fr;
 	uint32_t nf;
-	limited_frames(ctx, t, &fr, &nf);
+	ps_frames(ctx, t, &fr, &nf);
 	for (uint32_t i = 0; i < nf; i++) {
 		if (i)
 			sb_puts(sb, " -> ");

@@ -268,6 +268,7 @@ struct pyag_layout {
 	int frame_state_yield_from_locked; /* or the same value */
 	int frame_state_finished;          /* first state with no frame */
 	unsigned yield_from_slot;          /* awaited object: stackpointer[-slot] */
+	uint64_t asend_gen;                /* PyAsyncGenASend.ags_gen */
 	int owner_generator;
 	int owner_first_incomplete;        /* owners >= this are shims */
 	unsigned unicode_kind_shift, unicode_compact_bit, unicode_ascii_bit;
@@ -308,6 +309,10 @@ struct task_rec {
 	uint64_t thread_id;
 	struct frame_rec *frames;   /* innermost first */
 	uint32_t nframes;
+	/* The outermost ncapture frames are what asyncio.capture_call_graph()
+	 * sees (it stops at an async generator's asend object); all nframes
+	 * are what python -m asyncio ps/pstree see (they follow it). */
+	uint32_t ncapture;
 	uint64_t *awaited_by;
 	uint32_t nawaited_by;
 };
@@ -480,6 +485,10 @@ struct pyag_error *debuginfo_find(const char *elf_path, const char *sysroot,
 /* The NT_GNU_BUILD_ID bytes of an ELF file; *len_ret 0 when it has none. */
 struct pyag_error *debuginfo_build_id(const char *path, uint8_t *buf,
 				      size_t size, size_t *len_ret) HIDDEN;
+/* A layout cache key for files (the executable, the _asyncio module): their
+ * build-ids in hex joined by '+'; *ret NULL when one of them has none. */
+struct pyag_error *debuginfo_cache_key(const char *const *elf_paths, size_t n,
+				       char **ret) HIDDEN;
 
 /* Report each field both layouts provide and that differs, as
  * "layout drift: FIELD: debug offsets N, DWARF M" (a is the debug offsets'

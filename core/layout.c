@@ -186,6 +186,9 @@ struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
 	l->owner_generator = vi->owner_generator;
 	l->owner_first_incomplete = vi->owner_first_incomplete;
 	l->yield_from_slot = vi->yield_from_slot;
+	/* PyAsyncGenASend starts with its generator, right after the object
+	 * header (3.14 and 3.15, from their DWARF) */
+	l->asend_gen = l->tuple_item >= 16 ? 16 : 0;
 	/* PyASCIIObject.state: interned (2 bits, a whole byte when free
 	 * threaded), kind (3), compact (1), ascii (1). */
 	unsigned base = l->free_threaded ? 8 : 2;

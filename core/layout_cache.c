@@ -308,9 +308,12 @@ bool layout_cache_load(const char *key, struct pyag_layout *ret)
 	buf[len] = '\0';
 	struct pyag_layout l;
 	memset(&l, 0, sizeof(l));
-	if (parse_entry(buf, &l) && layout_validate(&l) == NULL) {
-		*ret = l;
-		ok = true;
+	if (parse_entry(buf, &l)) {
+		struct pyag_error *err = layout_validate(&l);
+		ok = !err;
+		pyag_error_destroy(err);
+		if (ok)
+			*ret = l;
 	}
 out:
 	free(buf);

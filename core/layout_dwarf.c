@@ -114,12 +114,9 @@ static struct pyag_error *dw_open(struct dw_file *f, const char *path)
 		struct pyag_error *err = pyag_error_create(
 			PYAG_ERROR_BAD_FORMAT, "%s: cannot read DWARF: %s", path,
 			e ? dwarf_errmsg(e) : "unknown error");
-#ifdef DW_LIBDWARF_VERSION_MAJOR
-		/* 0.x documents freeing an init error without a Dwarf_Debug;
-		 * 20210528 keeps such errors in its own list. */
+		/* an init error has no Dwarf_Debug to belong to */
 		if (e)
 			dwarf_dealloc(NULL, e, DW_DLA_ERROR);
-#endif
 		f->dbg = NULL;
 		return err;
 	}
@@ -213,12 +210,13 @@ static void dw_free_attr(const struct dw_file *f, Dwarf_Attribute a)
 		dwarf_dealloc(f->dbg, a, DW_DLA_ATTR);
 }
 
-/* A constant attribute as a signed value: sdata and implicit_const are
- * signed, the fixed-size data forms are sign-extended when as_signed,
- * anything else is unsigned. */
+/* A constant attribute as a signed value. sdata and implicit_const are
+ * signed; the fixed-size data forms are zero-extended, as gdb reads them
+ * (GCC puts negative values in sdata and the others, even of a signed
+ * type, in dataN). */
 static struct pyag_error *dw_attr_const(const struct dw_file *f,
-					Dwarf_Attribute a, bool as_signed,
-					int64_t *ret, bool *ok)
+					Dwarf_Attribute a, int64_t *ret,
+					bool *ok)
 {
 	Dwarf_Error e = NULL;
 	Dwarf_Half form = 0;
@@ -235,8 +233,6 @@ static struct pyag_error *dw_attr_const(const struct dw_file *f,
 	case DW_FORM_data2:
 	case DW_FORM_data4:
 	case DW_FORM_data8:
-		sign = as_signed;
-		break;
 	case DW_FORM_udata:
 		sign = false;
 		break;
@@ -272,7 +268,7 @@ static struct pyag_error *dw_udata(const struct dw_file *f, Dwarf_Die die,
 		return err;
 	int64_t v;
 	bool ok;
-	err = dw_attr_const(f, a, false, &v, &ok);
+	err = dw_attr_const(f, a, &v, &ok);
 	dw_free_attr(f, a);
 	if (!err && ok && v >= 0) {
 		*ret = (uint64_t)v;
@@ -519,6 +515,32 @@ static struct pyag_error *scan_file(struct dw_file *f, struct dw_type *types,
 	return NULL;
 }
 
+/*
+ * Scan files in order until every type is found. A typedef seen in one unit
+ * may name a struct defined in an earlier one: when such a name was learnt
+ * and something is still missing, scan once more (libdwarf restarts its
+ * unit iteration after reporting the end).
+ */
+static struct pyag_error *scan_files(struct dw_file *files, size_t nfiles,
+				     struct dw_type *types, size_t ntypes)
+{
+	size_t nfound = 0;
+	for (unsigned pass = 0; pass < 2 && nfound < ntypes; pass++) {
+		for (size_t i = 0; i < nfiles && nfound < ntypes; i++) {
+			struct pyag_error *err = scan_file(&files[i], types,
+							   ntypes, &nfound);
+			if (err)
+				return err;
+		}
+		bool learnt = false;
+		for (size_t i = 0; i < ntypes; i++)
+			learnt |= !types[i].found && types[i].alias[0];
+		if (!learnt)
+			break;
+	}
+	return NULL;
+}
+
 /* ---- members, sizes, enumerators ---------------------------------------- */
 
 static bool read_uleb(const uint8_t **p, const uint8_t *end, uint64_t *ret)
@@ -603,7 +625,7 @@ static struct pyag_error *member_byte_offset(const struct dw_file *f,
 		dwarf_dealloc(f->dbg, b, DW_DLA_BLOCK);
 	} else {
 		int64_t v;
-		err = dw_attr_const(f, a, false, &v, ok);
+		err = dw_attr_const(f, a, &v, ok);
 		if (!err && *ok) {
 			if (v < 0)
 				*ok = false;
@@ -673,7 +695,7 @@ static struct pyag_error *member_position(const struct dw_file *f,
 		if (a) {
 			int64_t bo;
 			bool cok;
-			err = dw_attr_const(f, a, false, &bo, &cok);
+			err = dw_attr_const(f, a, &bo, &cok);
 			dw_free_attr(f, a);
 			if (err || !cok)
 				return err;
@@ -808,47 +830,16 @@ static struct pyag_error *lookup_path(const struct dw_file *f, Dwarf_Off agg,
 	return NULL;
 }
 
-/* Is the enum's underlying type unsigned? (Decides how DW_FORM_dataN
- * enumerator values are extended.) */
-static struct pyag_error *enum_is_unsigned(const struct dw_file *f,
-					   Dwarf_Die en, bool *ret)
-{
-	Dwarf_Off off;
-	Dwarf_Half tag;
-	bool found;
-	uint64_t enc;
-	*ret = false;
-	struct pyag_error *err = resolve_type(f, en, &off, &tag, &found);
-	if (err || !found || tag != DW_TAG_base_type)
-		return err;
-	Dwarf_Die base;
-	err = dw_offdie(f, off, &base);
-	if (err)
-		return err;
-	err = dw_udata(f, base, DW_AT_encoding, &enc, &found);
-	dw_free_die(f, base);
-	if (!err && found)
-		*ret = enc == DW_ATE_unsigned || enc == DW_ATE_unsigned_char ||
-		       enc == DW_ATE_boolean;
-	return err;
-}
-
 static struct pyag_error *find_enumerator(const struct dw_file *f,
 					  Dwarf_Off en_off, const char *name,
 					  int64_t *ret, bool *found)
 {
 	Dwarf_Error e = NULL;
 	Dwarf_Die en, die = NULL;
-	bool is_unsigned;
 	*found = false;
 	struct pyag_error *err = dw_offdie(f, en_off, &en);
 	if (err)
 		return err;
-	err = enum_is_unsigned(f, en, &is_unsigned);
-	if (err) {
-		dw_free_die(f, en);
-		return err;
-	}
 	int res = dwarf_child(en, &die, &e);
 	for (size_t n = 0; res == DW_DLV_OK && n < MAX_MEMBERS; n++) {
 		Dwarf_Half tag;
@@ -860,7 +851,7 @@ static struct pyag_error *find_enumerator(const struct dw_file *f,
 			Dwarf_Attribute a;
 			err = dw_attr(f, die, DW_AT_const_value, &a);
 			if (!err && a) {
-				err = dw_attr_const(f, a, !is_unsigned, ret, found);
+				err = dw_attr_const(f, a, ret, found);
 				dw_free_attr(f, a);
 			}
 			break;
@@ -888,11 +879,10 @@ static struct pyag_error *open_and_find(const char *path, const char *type_name,
 {
 	memset(t, 0, sizeof(*t));
 	t->names[0] = type_name;
-	size_t nfound = 0;
 	struct pyag_error *err = dw_open(f, path);
 	if (err)
 		return err;
-	err = scan_file(f, t, 1, &nfound);
+	err = scan_files(f, 1, t, 1);
 	if (!err && !t->found)
 		err = pyag_error_create(PYAG_ERROR_NOT_FOUND,
 					"%s: no type named '%s'", path, type_name);
@@ -1354,12 +1344,9 @@ struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
 
 	for (unsigned i = 0; i < NTYPES; i++)
 		memcpy(job->types[i].names, type_names[i], sizeof(type_names[i]));
-	size_t nfound = 0;
-	for (size_t i = 0; i < n && nfound < NTYPES; i++) {
-		err = scan_file(&files[i], job->types, NTYPES, &nfound);
-		if (err)
-			goto out;
-	}
+	err = scan_files(files, n, job->types, NTYPES);
+	if (err)
+		goto out;
 	for (unsigned i = 0; i < NTYPES; i++)
 		if (!job->types[i].found)
 			note_missing(job, "%s", job->types[i].names[0]);

@@ -28,6 +28,7 @@ enum type_kind {
 	TYPE_STR,
 	TYPE_INT,
 	TYPE_CODE,
+	TYPE_ASEND,         /* async_generator_asend: what `async for` awaits */
 	TYPE_BAD,           /* unreadable type object */
 };
 
@@ -228,6 +229,8 @@ static enum type_kind classify_type(struct walker *w, uint64_t type)
 			kind = TYPE_GENERATOR;
 		} else if (strcmp(name, "code") == 0) {
 			kind = TYPE_CODE;
+		} else if (strcmp(name, "async_generator_asend") == 0) {
+			kind = TYPE_ASEND;
 		}
 	}
 	u64map_put(&w->types, type, kind);
@@ -484,25 +487,46 @@ static void frame_list_commit(struct walker *w, struct frame_list *fl,
 
 /*
  * The coroutine chain of a suspended task: from its coroutine, follow the
- * awaited object (top of the suspended frame's value stack) while it is a
- * coroutine, as asyncio.capture_call_graph() follows cr_await. Outermost
- * first here; reversed by the caller.
+ * awaited object (on the suspended frame's value stack) while it is a
+ * coroutine, as asyncio.capture_call_graph() follows cr_await; then, as
+ * CPython's ps/pstree do, on through async generators (an `async for` or
+ * anext() awaits an asend object that leads to its generator). Outermost
+ * first here; *ncapture_ret counts the frames before the first asend.
  */
 static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
-			    struct frame_list *fl)
+			    struct frame_list *fl, uint32_t *ncapture_ret)
 {
 	const struct pyag_layout *l = w->l;
 	uint8_t gen[MAX_STRUCT_READ];
 	uint64_t gsize = l->gen_iframe + l->frame_size;
 	uint64_t obj = coro;
+	bool through_asend = false;
+	*ncapture_ret = 0;
 	for (size_t depth = 0; obj; depth++) {
+		if (!through_asend)
+			*ncapture_ret = (uint32_t)fl->n;
 		if (depth >= w->lim->max_frames) {
 			snapshot_warn(w->snap, "task 0x%llx: coroutine chain longer "
 				      "than %zu, truncated", (unsigned long long)t->addr,
 				      w->lim->max_frames);
 			return;
 		}
-		if (object_kind(w, obj) != TYPE_COROUTINE)
+		enum type_kind kind = object_kind(w, obj);
+		if (kind == TYPE_ASEND && l->asend_gen) {
+			uint64_t agen;
+			struct pyag_error *err = reader_read_u64(w->r, obj + l->asend_gen, &agen);
+			if (err) {
+				pyag_error_destroy(err);
+				return;
+			}
+			if (!agen || agen == obj || object_kind(w, agen) != TYPE_ASYNC_GENERATOR)
+				return;
+			through_asend = true;
+			obj = agen;
+			continue;
+		}
+		if (kind != TYPE_COROUTINE &&
+		    !(through_asend && kind == TYPE_ASYNC_GENERATOR))
 			return;
 		struct pyag_error *err = read_struct(w, obj, gen, gsize);
 		if (err) {
@@ -516,29 +540,32 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 		const uint8_t *frame = gen + l->gen_iframe;
 		if (state < l->frame_state_finished) {
 			struct frame_rec f;
-			if (frame_from_bytes(w, frame, FRAME_KIND_ASYNC, &f) &&
-			    !frame_list_push(fl, &f))
+			enum frame_kind fk = kind == TYPE_COROUTINE ? FRAME_KIND_ASYNC
+								   : FRAME_KIND_ASYNC_GENERATOR;
+			if (frame_from_bytes(w, frame, fk, &f) && !frame_list_push(fl, &f))
 				return;
 		}
 		if (state != l->frame_state_yield_from &&
 		    state != l->frame_state_yield_from_locked)
-			return;
+			break;
 		uint64_t sp = get_u64(frame, l->frame_stackpointer);
 		uint64_t slot = 8 * (uint64_t)l->yield_from_slot;
 		uint64_t next;
 		/* the value stack lies inside the generator object, after its frame */
 		if (!sp || sp < obj + l->gen_iframe + l->frame_size + slot - 8)
-			return;
+			break;
 		err = reader_read_u64(w->r, sp - slot, &next);
 		if (err) {
 			pyag_error_destroy(err);
-			return;
+			break;
 		}
 		next &= TAG_MASK;
 		if (next == obj)
-			return;
+			break;
 		obj = next;
 	}
+	if (!through_asend)
+		*ncapture_ret = (uint32_t)fl->n;
 }
 
 static enum frame_kind generator_frame_kind(struct walker *w, uint64_t frame_addr)
@@ -753,8 +780,9 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 		size_t idx = (size_t)(t - w->snap->tasks);
 		read_task_name(w, t, name);
 		struct frame_list fl = { 0 };
+		uint32_t ncapture = 0;
 		if (coro)
-			walk_coro_chain(w, coro, &w->snap->tasks[idx], &fl);
+			walk_coro_chain(w, coro, &w->snap->tasks[idx], &fl, &ncapture);
 		t = &w->snap->tasks[idx];
 		/* innermost first, as format_call_graph prints */
 		for (size_t i = 0; i < fl.n / 2; i++) {
@@ -763,6 +791,7 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 			fl.v[fl.n - 1 - i] = tmp;
 		}
 		frame_list_commit(w, &fl, t);
+		t->ncapture = t->nframes ? ncapture : 0;
 	}
 	read_awaited_by(w, t, awaited_by, is_set);
 	return t;
@@ -862,6 +891,7 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
 	t->running = true;
 	t->native_thread_id = native;
 	frame_list_commit(w, &fl, t);
+	t->ncapture = t->nframes;
 }
 
 struct pyag_error *walk_target(struct pyag_reader *r,
