@@ -83,7 +83,8 @@ static const struct layout_field fields[] = {
 	U(athread_size, ASYNCIO), U(athread_running_loop, ASYNCIO),
 	U(athread_running_task, ASYNCIO), U(athread_tasks_head, ASYNCIO),
 	I(frame_state_yield_from, 0), I(frame_state_yield_from_locked, 0),
-	I(frame_state_finished, 0), I(owner_generator, 0),
+	I(frame_state_finished, 0), N(yield_from_slot, NO_COMPARE),
+	U(asend_gen, 0), I(owner_generator, 0),
 	I(owner_first_incomplete, 0),
 	N(unicode_kind_shift, 0), N(unicode_compact_bit, 0),
 	N(unicode_ascii_bit, 0),
@@ -93,6 +94,12 @@ static const struct layout_field fields[] = {
 #undef I
 #undef N
 #undef B
+
+/* A field added to struct pyag_layout must be added to fields[] above (or
+ * cached layouts would come back with it zeroed), to layout_from_dwarf,
+ * and then this size updated. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct pyag_layout) == 616,
+	       "struct pyag_layout changed: update fields[] in layout_cache.c");
 
 /* The value of a field, widened to int64 (u64 values above INT64_MAX are
  * kept in their bit pattern; only equality is asked of them). */
@@ -231,7 +238,8 @@ static bool parse_entry(char *text, struct pyag_layout *l)
 	char *save = NULL;
 	char *line = strtok_r(text, "\n", &save);
 	char magic[64];
-	snprintf(magic, sizeof(magic), "%s %d", CACHE_MAGIC, CACHE_FORMAT);
+	snprintf(magic, sizeof(magic), "%s %d %zu", CACHE_MAGIC, CACHE_FORMAT,
+		 ARRAY_SIZE(fields));
 	if (!line || strcmp(line, magic) != 0)
 		return false;
 	while ((line = strtok_r(NULL, "\n", &save))) {
@@ -366,7 +374,8 @@ struct pyag_error *layout_cache_store(const char *key, const struct pyag_layout 
 		err = &pyag_enomem;
 		goto out;
 	}
-	sb_printf(&sb, "%s %d\nsource %s\n", CACHE_MAGIC, CACHE_FORMAT, l->source);
+	sb_printf(&sb, "%s %d %zu\nsource %s\n", CACHE_MAGIC, CACHE_FORMAT,
+		  ARRAY_SIZE(fields), l->source);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		int64_t v = field_get(l, &fields[i]);
 		if (fields[i].kind == K_U64)

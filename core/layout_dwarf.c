@@ -49,9 +49,10 @@
 #define DW_AT_data_bit_offset 0x6b
 #endif
 
-#define MAX_TOP_DIES (1u << 24)   /* top-level DIEs of one unit */
+#define MAX_TOP_DIES (1u << 22)   /* top-level DIEs of one unit */
 #define MAX_UNITS (1u << 20)      /* compilation units of one file */
 #define MAX_MEMBERS 65536u        /* children of one struct or enum */
+#define MAX_MEMBER_VISITS 262144u /* DIEs one member lookup may visit */
 #define MAX_ANON_DEPTH 8u         /* anonymous members inside each other */
 #define MAX_TYPE_CHAIN 16u        /* typedef/const/volatile links */
 #define MAX_PATH_PARTS 16u        /* "a.b.c" */
@@ -67,6 +68,10 @@ struct dw_file {
  * tag, "union u" and "enum e" likewise, a bare name is a typedef. */
 struct dw_type {
 	const char *names[MAX_NAMES];
+	/* the source file that defines the type, when it is not in a header:
+	 * units of other files are skipped once every type without a hint
+	 * is found (a hint that turns out wrong costs a second pass) */
+	const char *unit_hint;
 	/* "struct X" learnt from a typedef whose target is only declared in
 	 * the unit that defines the typedef */
 	char alias[128];
@@ -482,8 +487,30 @@ static struct pyag_error *scan_unit(struct dw_file *f, Dwarf_Die cu,
 	return err;
 }
 
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* Could the unit named cu_name (NULL: unknown) define a missing type? */
+static bool unit_wanted(const struct dw_type *types, size_t ntypes,
+			const char *cu_name, bool all_units)
+{
+	for (size_t i = 0; i < ntypes; i++) {
+		const struct dw_type *t = &types[i];
+		if (t->found)
+			continue;
+		if (all_units || !t->unit_hint || !cu_name ||
+		    strcmp(base_name(cu_name), t->unit_hint) == 0)
+			return true;
+	}
+	return false;
+}
+
 static struct pyag_error *scan_file(struct dw_file *f, struct dw_type *types,
-				    size_t ntypes, size_t *nfound)
+				    size_t ntypes, size_t *nfound,
+				    bool all_units)
 {
 	for (size_t units = 0; *nfound < ntypes; units++) {
 		Dwarf_Unsigned hlen = 0, typeoff = 0, next = 0;
@@ -507,7 +534,10 @@ static struct pyag_error *scan_file(struct dw_file *f, struct dw_type *types,
 			return dw_error(f, e, "reading a unit");
 		if (res != DW_DLV_OK)
 			continue;
-		struct pyag_error *err = scan_unit(f, cu, types, ntypes, nfound);
+		const char *cu_name;
+		struct pyag_error *err = dw_name(f, cu, &cu_name);
+		if (!err && unit_wanted(types, ntypes, cu_name, all_units))
+			err = scan_unit(f, cu, types, ntypes, nfound);
 		dw_free_die(f, cu);
 		if (err)
 			return err;
@@ -516,10 +546,10 @@ static struct pyag_error *scan_file(struct dw_file *f, struct dw_type *types,
 }
 
 /*
- * Scan files in order until every type is found. A typedef seen in one unit
- * may name a struct defined in an earlier one: when such a name was learnt
- * and something is still missing, scan once more (libdwarf restarts its
- * unit iteration after reporting the end).
+ * Scan files in order until every type is found. Scan every unit once more
+ * when something is still missing and either a unit hint may have been
+ * wrong or a typedef seen in one unit named a struct defined in an earlier
+ * one (libdwarf restarts its unit iteration after reporting the end).
  */
 static struct pyag_error *scan_files(struct dw_file *files, size_t nfiles,
 				     struct dw_type *types, size_t ntypes)
@@ -528,14 +558,16 @@ static struct pyag_error *scan_files(struct dw_file *files, size_t nfiles,
 	for (unsigned pass = 0; pass < 2 && nfound < ntypes; pass++) {
 		for (size_t i = 0; i < nfiles && nfound < ntypes; i++) {
 			struct pyag_error *err = scan_file(&files[i], types,
-							   ntypes, &nfound);
+							   ntypes, &nfound,
+							   pass > 0);
 			if (err)
 				return err;
 		}
-		bool learnt = false;
+		bool again = false;
 		for (size_t i = 0; i < ntypes; i++)
-			learnt |= !types[i].found && types[i].alias[0];
-		if (!learnt)
+			again |= !types[i].found &&
+				 (types[i].alias[0] || types[i].unit_hint);
+		if (!again)
 			break;
 	}
 	return NULL;
@@ -720,16 +752,18 @@ static struct pyag_error *member_position(const struct dw_file *f,
 	return NULL;
 }
 
+/* budget: DIEs this lookup may still visit, shared by the recursion into
+ * anonymous members (which a hostile file could nest and repeat). */
 static struct pyag_error *find_member(const struct dw_file *f, Dwarf_Off agg,
 				      const char *name, size_t len,
-				      unsigned depth, struct dw_member *ret,
-				      bool *found);
+				      unsigned depth, size_t *budget,
+				      struct dw_member *ret, bool *found);
 
 /* One child of a struct: the member itself, or inside it if anonymous. */
 static struct pyag_error *match_member(const struct dw_file *f, Dwarf_Die die,
 				       const char *name, size_t len,
-				       unsigned depth, struct dw_member *ret,
-				       bool *found)
+				       unsigned depth, size_t *budget,
+				       struct dw_member *ret, bool *found)
 {
 	const char *mname;
 	struct dw_member m = { 0 };
@@ -755,7 +789,7 @@ static struct pyag_error *match_member(const struct dw_file *f, Dwarf_Die die,
 		*found = true;
 		return NULL;
 	}
-	err = find_member(f, m.type, name, len, depth + 1, ret, found);
+	err = find_member(f, m.type, name, len, depth + 1, budget, ret, found);
 	if (!err && *found)
 		ret->bit_offset += m.bit_offset;
 	return err;
@@ -763,8 +797,8 @@ static struct pyag_error *match_member(const struct dw_file *f, Dwarf_Die die,
 
 static struct pyag_error *find_member(const struct dw_file *f, Dwarf_Off agg,
 				      const char *name, size_t len,
-				      unsigned depth, struct dw_member *ret,
-				      bool *found)
+				      unsigned depth, size_t *budget,
+				      struct dw_member *ret, bool *found)
 {
 	Dwarf_Error e = NULL;
 	Dwarf_Die parent, die = NULL;
@@ -773,11 +807,13 @@ static struct pyag_error *find_member(const struct dw_file *f, Dwarf_Off agg,
 	if (err)
 		return err;
 	int res = dwarf_child(parent, &die, &e);
-	for (size_t n = 0; res == DW_DLV_OK && n < MAX_MEMBERS; n++) {
+	for (size_t n = 0; res == DW_DLV_OK && n < MAX_MEMBERS && *budget; n++) {
 		Dwarf_Half tag;
+		--*budget;
 		err = dw_tag(f, die, &tag);
 		if (!err && tag == DW_TAG_member)
-			err = match_member(f, die, name, len, depth, ret, found);
+			err = match_member(f, die, name, len, depth, budget,
+					   ret, found);
 		if (err || *found)
 			break;
 		Dwarf_Die sib = NULL;
@@ -808,7 +844,9 @@ static struct pyag_error *lookup_path(const struct dw_file *f, Dwarf_Off agg,
 		bool fnd;
 		if (len == 0)
 			return NULL;
-		struct pyag_error *err = find_member(f, agg, p, len, 0, &m, &fnd);
+		size_t budget = MAX_MEMBER_VISITS;
+		struct pyag_error *err = find_member(f, agg, p, len, 0, &budget,
+						     &m, &fnd);
 		if (err || !fnd)
 			return err;
 		if (m.bit_offset > UINT64_MAX / 2 - base)
@@ -978,7 +1016,7 @@ struct pyag_error *dwarf_enumerator_value(const char *path,
 enum {
 	T_RUNTIME, T_INTERP, T_TSTATE, T_TSTATE_IMPL, T_FRAME, T_CODE,
 	T_OBJECT, T_TYPE, T_TUPLE, T_SET, T_LONG, T_BYTES, T_ASCII,
-	T_COMPACT, T_UNICODE, T_GEN, T_LLIST, T_TASK, T_FUTURE,
+	T_COMPACT, T_UNICODE, T_GEN, T_ASEND, T_LLIST, T_TASK, T_FUTURE,
 	T_FRAMESTATE, T_FRAMEOWNER,
 	NTYPES
 };
@@ -1004,11 +1042,21 @@ static const char *const type_names[NTYPES][MAX_NAMES] = {
 	 * share the layout under cr_ names. */
 	[T_GEN] = { "PyGenObject", "struct _PyGenObject", "PyCoroObject",
 		    "struct _PyCoroObject" },
+	[T_ASEND] = { "PyAsyncGenASend", "struct PyAsyncGenASend" },
 	[T_LLIST] = { "struct llist_node" },
 	[T_TASK] = { "TaskObj", "struct TaskObj" },
 	[T_FUTURE] = { "FutureObj" },
 	[T_FRAMESTATE] = { "enum _framestate", "PyFrameState" },
 	[T_FRAMEOWNER] = { "enum _frameowner" },
+};
+
+/* Types defined in a .c file rather than a header (see dw_type.unit_hint):
+ * without the hints, the 3.15 executable (with _asyncio built in) would
+ * be scanned to its _asynciomodule.c unit top-level DIE by DIE. */
+static const char *const unit_hints[NTYPES] = {
+	[T_ASEND] = "genobject.c",
+	[T_TASK] = "_asynciomodule.c",
+	[T_FUTURE] = "_asynciomodule.c",
 };
 
 #define F_OPTIONAL 1u   /* absent in some builds (free-threaded only) */
@@ -1079,6 +1127,7 @@ static const struct field_spec field_specs[] = {
 	FS(T_GEN, gen_size, NULL, 0),
 	FS(T_GEN, gen_iframe, "gi_iframe|cr_iframe", 0),
 	FS(T_GEN, gen_frame_state, "gi_frame_state|cr_frame_state", 0),
+	FS(T_ASEND, asend_gen, "ags_gen", 0),
 	FS(T_LLIST, llist_next, "next", 0),
 	FS(T_LLIST, llist_prev, "prev", 0),
 	FS(T_TASK, task_size, NULL, F_ASYNCIO),
@@ -1308,6 +1357,22 @@ static struct pyag_error *job_future(struct layout_job *job)
 	return NULL;
 }
 
+/*
+ * Not in DWARF: where a suspended `await` keeps the awaited object
+ * (stackpointer[-slot]), measured per minor version on the real
+ * interpreters; the same data as layout.c's version table.
+ */
+static unsigned yield_from_slot(uint64_t version)
+{
+	if ((version >> 24) != 3)
+		return 0;
+	switch ((version >> 16) & 0xff) {
+	case 14: return 1;
+	case 15: return 2;
+	default: return 0;
+	}
+}
+
 static int by_size(const void *a, const void *b)
 {
 	const struct dw_file *x = a, *y = b;
@@ -1342,8 +1407,10 @@ struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
 	}
 	qsort(files, n, sizeof(*files), by_size);
 
-	for (unsigned i = 0; i < NTYPES; i++)
+	for (unsigned i = 0; i < NTYPES; i++) {
 		memcpy(job->types[i].names, type_names[i], sizeof(type_names[i]));
+		job->types[i].unit_hint = unit_hints[i];
+	}
 	err = scan_files(files, n, job->types, NTYPES);
 	if (err)
 		goto out;
@@ -1369,6 +1436,11 @@ struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
 	if (err)
 		goto out;
 	ret->have_asyncio = asyncio_ok;
+	ret->yield_from_slot = yield_from_slot(version);
+	if (!ret->yield_from_slot)
+		note_missing(job, "yield_from_slot (Python %u.%u)",
+			     (unsigned)(version >> 24) & 0xff,
+			     (unsigned)(version >> 16) & 0xff);
 	if (job->nmissing) {
 		*missing_ret = sb_steal(&job->missing);
 		if (!*missing_ret)

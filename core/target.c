@@ -17,6 +17,10 @@
 
 #define MAX_MAPS 1000000u
 #define SCAN_CHUNK (64u * 1024u)
+/* _PyRuntime is a global of the interpreter's data segment: regions larger
+ * than this are not searched, and the whole search reads at most this much
+ * times four. Corrupt cores can declare segments of petabytes. */
+#define SCAN_MAX_REGION (256ull << 20)
 
 static struct pyag_error *add_map(struct target *t, size_t *cap,
 				  uint64_t start, uint64_t end, uint64_t offset,
@@ -241,9 +245,12 @@ static bool plausible_cookie(const uint8_t *p)
 }
 
 static struct pyag_error *scan_region(struct target *t, uint64_t start,
-				      uint64_t end, uint8_t *buf)
+				      uint64_t end, uint8_t *buf, uint64_t *budget)
 {
-	for (uint64_t a = start; a < end; a += SCAN_CHUNK) {
+	if (end <= start || end - start > SCAN_MAX_REGION)
+		return NULL;
+	for (uint64_t a = start; a < end && *budget; a += SCAN_CHUNK) {
+		*budget = *budget > SCAN_CHUNK ? *budget - SCAN_CHUNK : 0;
 		size_t n = (size_t)(end - a < SCAN_CHUNK ? end - a : SCAN_CHUNK);
 		struct pyag_error *err = t->reader->ops->read(t->reader, a, buf, n);
 		if (err) {
@@ -269,6 +276,7 @@ static struct pyag_error *locate_by_scan(struct target *t)
 	if (!buf)
 		return &pyag_enomem;
 	struct pyag_error *err = NULL;
+	uint64_t budget = 4 * SCAN_MAX_REGION;
 	/* File-backed writable mappings first (.PyRuntime is data of the
 	 * executable or libpython), then everything else writable. */
 	for (int pass = 0; pass < 2 && !t->runtime_addr && !err; pass++) {
@@ -279,7 +287,7 @@ static struct pyag_error *locate_by_scan(struct target *t)
 			if (m->path && m->path[0] == '[' &&
 			    strcmp(m->path, "[heap]") != 0)
 				continue;  /* [stack], [vvar], ... */
-			err = scan_region(t, m->start, m->end, buf);
+			err = scan_region(t, m->start, m->end, buf, &budget);
 		}
 	}
 	free(buf);

@@ -86,7 +86,7 @@ def main():
         f.write(out + body)
 
     for path, ranges in files.items():
-        src = root + path
+        src = path if os.path.exists(path) else root + path
         dst = os.path.join(skel, path.lstrip("/"))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         size = os.path.getsize(src)
