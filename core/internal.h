@@ -224,11 +224,15 @@ struct target {
 	char *asyncio_file;
 	bool asyncio_mapped;           /* an _asyncio file is mapped */
 	char *missing_file;           /* a mapped _asyncio file not readable here */
+	char *runtime_local;          /* openable path of the file of _PyRuntime */
+	char *asyncio_local;          /* openable path of the _asyncio module */
 };
 
 struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
 				 const struct pyag_host *host) HIDDEN;
 void target_deinit(struct target *t) HIDDEN;
+/* Openable path of the mapped file holding addr (caller frees), or NULL. */
+char *target_file_at(const struct target *t, uint64_t addr) HIDDEN;
 
 /* ---- layout (layout.c) -------------------------------------------------- */
 
@@ -390,8 +394,19 @@ enum output_format {
 	FORMAT_DOT,
 };
 
+enum layout_mode {
+	LAYOUT_AUTO = 0,    /* debug offsets, cross-checked with DWARF if found */
+	LAYOUT_OFFSETS,     /* the interpreter's debug offsets only */
+	LAYOUT_DWARF,       /* DWARF only */
+};
+
+#define MAX_DEBUG_DIRS 16
+
 struct options {
 	enum output_format format;
+	enum layout_mode layout;
+	const char *debug_dirs[MAX_DEBUG_DIRS];
+	size_t ndebug_dirs;
 	bool has_limit;
 	long limit;
 	bool current;

@@ -27,6 +27,12 @@ static const char usage[] =
 "  --name=GLOB          only tasks whose name matches GLOB (*, ?, [...])\n"
 "  --task=TASK          same as the TASK argument\n"
 "  --stats              print counts, bytes read, time and layout source\n"
+"  --layout=SOURCE      where struct layouts come from: auto (default: the\n"
+"                       interpreter's debug offsets, checked against DWARF\n"
+"                       when debug info is installed), offsets, or dwarf\n"
+"  --debug-file-directory=DIR\n"
+"                       where to look for separate debug info (repeatable;\n"
+"                       default /usr/lib/debug under the target's root)\n"
 "  -h, --help           this help\n";
 
 const char *pyag_usage(void)
@@ -149,6 +155,30 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 			return err;
 		if (v) {
 			o->name_glob = v;
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--layout", &v)))
+			return err;
+		if (v) {
+			if (strcmp(v, "auto") == 0)
+				o->layout = LAYOUT_AUTO;
+			else if (strcmp(v, "offsets") == 0)
+				o->layout = LAYOUT_OFFSETS;
+			else if (strcmp(v, "dwarf") == 0)
+				o->layout = LAYOUT_DWARF;
+			else
+				return pyag_error_create(PYAG_ERROR_USAGE,
+							 "unknown layout '%s' (choose auto, "
+							 "offsets or dwarf)", v);
+			continue;
+		}
+		if ((err = option_value(argc, argv, &i, "--debug-file-directory", &v)))
+			return err;
+		if (v) {
+			if (o->ndebug_dirs == MAX_DEBUG_DIRS)
+				return pyag_error_create(PYAG_ERROR_USAGE,
+							 "too many --debug-file-directory");
+			o->debug_dirs[o->ndebug_dirs++] = v;
 			continue;
 		}
 		if ((err = option_value(argc, argv, &i, "--task", &v)))

@@ -211,6 +211,22 @@ static void probe_file(struct target *t, const struct target_map *m)
 	}
 }
 
+char *target_file_at(const struct target *t, uint64_t addr)
+{
+	for (size_t i = 0; i < t->nmaps; i++) {
+		const struct target_map *m = &t->maps[i];
+		if (addr < m->start || addr >= m->end || !m->file_backed || !m->path)
+			continue;
+		/* the file's first mapping, which resolve_path knows how to open */
+		for (size_t j = 0; j < t->nmaps; j++)
+			if (t->maps[j].path && t->maps[j].offset == 0 &&
+			    strcmp(t->maps[j].path, m->path) == 0)
+				return resolve_path(t, &t->maps[j]);
+		return resolve_path(t, m);
+	}
+	return NULL;
+}
+
 static struct pyag_error *locate_by_sections(struct target *t)
 {
 	for (int pass = 0; pass < 2; pass++) {
@@ -381,5 +397,7 @@ void target_deinit(struct target *t)
 	free(t->runtime_file);
 	free(t->asyncio_file);
 	free(t->missing_file);
+	free(t->runtime_local);
+	free(t->asyncio_local);
 	memset(t, 0, sizeof(*t));
 }

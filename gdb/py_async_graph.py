@@ -171,6 +171,12 @@ class PyAsyncGraph(gdb.Command):
         if _LIB is None:
             raise gdb.GdbError("py-async-graph: " + _LIB_ERROR)
         argv = gdb.string_to_argv(argument)
+        # gdb's own debug-file directories, for DWARF layouts
+        try:
+            dirs = gdb.parameter("debug-file-directory") or ""
+        except RuntimeError:
+            dirs = ""
+        argv = ["--debug-file-directory=" + d for d in dirs.split(":") if d] + argv
         wants_help = any(a in ("-h", "--help") for a in argv)
         inferior = gdb.selected_inferior()
         if not wants_help and (inferior is None or inferior.pid == 0 and

@@ -293,6 +293,7 @@ def run_scenario(tap, runner, python, name, cores):
             check_current(tap, label + " live", outs[5], oracle, tid)
         check_cpython_tools(tap, runner, label, python, name, scen.pid, outs[2:4])
         check_dot(tap, label + " live", outs[4])
+        check_layouts(tap, runner, label, python, scen.pid, oracle, outs[1])
         if runner.kind == "cli":
             check_single_tasks(tap, runner, label, scen.pid, oracle)
             if name in ("taskgroups", "gather"):
@@ -353,6 +354,30 @@ def check_cpython_tools(tap, runner, label, python, name, pid, ours):
             tap.ok(False, desc, diag)
         else:
             tap.ok(True, desc)
+
+
+def check_layouts(tap, runner, label, python, pid, oracle, default_json):
+    """Layouts from DWARF alone and from the debug offsets alone give the
+    oracle's graph too; by default both are used and agree (no drift)."""
+    doc = json.loads(default_json)
+    has_dbg = os.path.exists((runner.root or "") + "/usr/lib/debug/.build-id")
+    drift = [w for w in doc["warnings"] if "drift" in w or "DWARF" in w]
+    if has_dbg:
+        tap.ok(doc["target"]["layout"] == "debug-offsets+dwarf" and not drift,
+               "%s live: layout from debug offsets and DWARF, no drift" % label,
+               "layout %r, warnings %r" % (doc["target"]["layout"], drift))
+    if runner.kind != "cli":
+        return
+    for mode in ("offsets", "dwarf"):
+        if mode == "dwarf" and not has_dbg:
+            tap.skip("%s live: --layout=dwarf" % label, "no debug info installed")
+            continue
+        out = runner.cli(["--layout=" + mode, "--format=callgraph"], pid=pid)[0]
+        blocks = split_blocks(out)
+        want = [t for t in oracle_tasks(oracle) if t["kind"] == "task" and not t.get("running")]
+        bad = [t["id"] for t in want if blocks.get(t["id"]) != t["callgraph"]]
+        tap.ok(want and not bad, "%s live: --layout=%s callgraph equals "
+               "format_call_graph" % (label, mode), "differ: %r" % bad[:5])
 
 
 def check_dot(tap, label, text):
