@@ -116,6 +116,22 @@ struct pyag_error *reader_pid_permission_error(int pid)
 
 /* ---- stopping the process while reading ---------------------------------- */
 
+/* The TracerPid of a process, 0 if none, -1 if unknown. */
+static int tracer_of(int pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int tracer = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer;
+}
+
 static bool stopped_already(const struct pid_stop *st, int tid)
 {
 	for (size_t i = 0; i < st->ntids; i++)
@@ -175,12 +191,14 @@ struct pyag_error *pid_stop_all(int pid, struct pid_stop *st)
 				int e = errno;
 				closedir(d);
 				pid_resume_all(st);
-				if (e == EPERM)
+				if (e == EPERM && tracer_of(pid) > 0)
 					return pyag_error_create(
 						PYAG_ERROR_PERMISSION,
-						"cannot stop thread %d of process %d with ptrace "
-						"(another debugger attached, or no permission); "
-						"use --no-stop to read it running", tid, pid);
+						"process %d is already traced by process %d (a "
+						"debugger?); use --no-stop to read it anyway",
+						pid, tracer_of(pid));
+				if (e == EPERM)
+					return permission_error(pid);
 				return pyag_error_errno(e, "ptrace(SEIZE, %d)", tid);
 			}
 			int *t = realloc(st->tids, (st->ntids + 1) * sizeof(int));

@@ -296,6 +296,9 @@ def run_scenario(tap, runner, python, name, cores):
         check_layouts(tap, runner, label, python, scen.pid, oracle, outs[1])
         if runner.kind == "cli":
             check_single_tasks(tap, runner, label, scen.pid, oracle)
+            check_csv(tap, runner, label, scen.pid, outs[2])
+            if oracle.get("cycles"):
+                check_cycle_tree(tap, runner, label, scen.pid, oracle)
             if name in ("taskgroups", "gather"):
                 check_no_writes(tap, runner, label, scen.pid)
         if not cores:
@@ -631,6 +634,94 @@ def run_corrupted(tap, count=1000, seed=20261124):
            % (count, tally["output"], tally["error"]), "\n".join(worst[:10]))
 
 
+def run_errors(tap, runner):
+    """Each failure has its own clear one-line message, and a usage error
+    exit status 2; never a traceback or a crash."""
+    root = runner.root
+
+    def cli_fails(args, want, desc, exit_code=1, preexec=None):
+        p = subprocess.run([CLI] + args, capture_output=True, timeout=120,
+                           preexec_fn=preexec)
+        err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+        ok = (p.returncode == exit_code and len(err) == 1 and want in err[0])
+        tap.ok(ok, "cli errors: %s" % desc, "exit %d, stderr %r" % (p.returncode, err))
+
+    def start(argv):
+        if root:
+            argv = ["chroot", root] + argv
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc.stdout.readline()  # the program says when it is ready
+        return proc
+
+    cli_fails(["12abc"], "is not a process id", "a bad pid", exit_code=2)
+    cli_fails(["4194000"], "no process with pid 4194000", "no such process")
+    cli_fails(["--format=yaml", "1"], "unknown format 'yaml'", "a bad option", exit_code=2)
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        cli_fails([str(sleeper.pid)], "is not a Python process", "not a Python process")
+        tmp = tempfile.mkdtemp(prefix="pyag-err-")
+        core = make_core(sleeper.pid, tmp)
+        if core:
+            cli_fails(["--core", core], "no Python interpreter found in the core",
+                      "the core of a non-Python process")
+        shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        sleeper.kill()
+    script = "import sys, time; print('ready', flush=True); time.sleep(600)"
+    for python, args, want, desc in (
+            ("3.13", [], "has no asyncio graph support in this version",
+             "Python 3.13"),
+            ("3.14", [], "asyncio is not loaded", "asyncio not loaded")):
+        if not H.python_available(python, root):
+            tap.skip("cli errors: %s" % desc, "python%s not installed" % python)
+            continue
+        proc = start(["/usr/bin/python" + python, "-c", script])
+        try:
+            cli_fails([str(proc.pid)], want, desc)
+        finally:
+            proc.kill()
+            proc.wait()
+    # no permission: an unprivileged user reading a root process
+    proc = start(["/usr/bin/python3.14", "-c",
+                  "import asyncio, time; print('ready', flush=True); time.sleep(600)"])
+
+    def as_nobody():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    try:
+        cli_fails([str(proc.pid)], "not permitted", "no permission (as user nobody)",
+                  preexec=as_nobody)
+    finally:
+        proc.kill()
+        proc.wait()
+    p = subprocess.run([CLI, "--core", "/dev/null"], capture_output=True)
+    tap.ok(p.returncode == 1 and b"not a core file" in p.stderr,
+           "cli errors: an empty file as core", p.stderr)
+
+
+def check_cycle_tree(tap, runner, label, pid, oracle):
+    """CPython refuses to draw a cyclic graph; we draw it, mark the back
+    edges, list the cycles, warn, and exit 0."""
+    out, err, rc = runner.cli(["--format=tree"], pid=pid, check=False)
+    tap.ok(rc == 0 and "<- await cycle" in out and "\ncycle: " in out and
+           "cycle" in err, "%s live: --format=tree draws the cycle, lists it, warns, "
+           "exits 0" % label, "exit %d\n%s\n%s" % (rc, out[-800:], err))
+
+
+def check_csv(tap, runner, label, pid, table):
+    """--format=csv has the table's rows and columns."""
+    import csv
+    import io
+    out = runner.cli(["--format=csv"], pid=pid)[0]
+    rows = list(csv.reader(io.StringIO(out)))
+    ids = [r[1] for r in rows[1:]]
+    want = [line.split()[1] for line in table.splitlines()[2:]]
+    tap.ok(rows and rows[0][0] == "tid" and len(rows[0]) == 7 and ids == want,
+           "%s live: --format=csv has the table's rows" % label,
+           "%r vs %r" % (ids[:5], want[:5]))
+
+
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "cli"
     tap = Tap()
@@ -652,6 +743,8 @@ def main():
         tap.done()
         return 0
     runner = Runner(kind)
+    if kind == "cli" and not os.environ.get("PYAG_SCENARIOS"):
+        run_errors(tap, runner)
     pythons = os.environ.get("PYAG_PYTHONS", "3.14 3.15").split()
     only = os.environ.get("PYAG_SCENARIOS", "").split()
     for python in pythons:
