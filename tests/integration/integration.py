@@ -754,6 +754,10 @@ def main():
             run_scenario(tap, runner, python, name, cores=True)
         if not only:
             run_kernel_core(tap, runner, python)
+    # the Py_DEBUG interpreter of python3.14-dbg: other object layouts
+    if kind == "cli" and not only and H.python_available("3.14d", runner.root):
+        for name in ("taskgroups", "gather", "agen"):
+            run_scenario(tap, runner, "3.14d", name, cores=False)
     tap.done()
     return 0
 
