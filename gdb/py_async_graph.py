@@ -70,9 +70,13 @@ def _library_candidates():
 
 def _load_library():
     errors = []
+    # gdb links elfutils' libdw, whose functions share their names with
+    # libdwarf's (dwarf_attr, dwarf_diename...): bind libpyag and its
+    # dependencies to their own symbols first.
+    mode = ctypes.RTLD_LOCAL | getattr(os, "RTLD_DEEPBIND", 0) | getattr(os, "RTLD_NOW", 2)
     for path in _library_candidates():
         try:
-            lib = ctypes.CDLL(path)
+            lib = ctypes.CDLL(path, mode=mode)
         except OSError as e:
             errors.append(str(e))
             continue

@@ -233,7 +233,9 @@ class Runner:
             cmd += [exe, core]
         else:
             cmd += [exe, "-p", str(pid)]
-        env = dict(os.environ, PYAG_LIBRARY=LIBRARY)
+        # no layout cache: every run parses DWARF inside gdb (whose own
+        # libdw has libdwarf's function names)
+        env = dict(os.environ, PYAG_LIBRARY=LIBRARY, PYAG_NO_CACHE="1")
         p = subprocess.run(cmd, capture_output=True, timeout=600, env=env)
         out = p.stdout.decode("utf-8", "replace")
         parts = re.split(r"\n@@PYAG (\d+|END)@@\n", out)
