@@ -40,8 +40,11 @@ static struct pyag_error *dwarf_layout(const struct target *t,
 				       struct pyag_layout *ret, bool *found)
 {
 	*found = false;
+	/* the interpreter, and the _asyncio module: where its offsets are, or,
+	 * when they could not be found, the module by name */
 	char *elf[2] = { target_file_at(t, t->runtime_addr),
-			 t->asyncio_debug_addr ? target_file_at(t, t->asyncio_debug_addr) : NULL };
+			 t->asyncio_debug_addr ? target_file_at(t, t->asyncio_debug_addr)
+					       : target_asyncio_module(t) };
 	size_t nelf = elf[0] ? 1 : 0;
 	if (elf[1] && elf[0] && strcmp(elf[0], elf[1]) != 0)
 		nelf = 2;

@@ -233,6 +233,8 @@ struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
 void target_deinit(struct target *t) HIDDEN;
 /* Openable path of the mapped file holding addr (caller frees), or NULL. */
 char *target_file_at(const struct target *t, uint64_t addr) HIDDEN;
+/* Openable path of a mapped _asyncio extension module, or NULL. */
+char *target_asyncio_module(const struct target *t) HIDDEN;
 
 /* ---- layout (layout.c) -------------------------------------------------- */
 

@@ -211,6 +211,20 @@ static void probe_file(struct target *t, const struct target_map *m)
 	}
 }
 
+char *target_asyncio_module(const struct target *t)
+{
+	for (size_t i = 0; i < t->nmaps; i++) {
+		const struct target_map *m = &t->maps[i];
+		if (!m->path || m->offset != 0)
+			continue;
+		const char *base = strrchr(m->path, '/');
+		base = base ? base + 1 : m->path;
+		if (strncmp(base, "_asyncio.", 9) == 0)
+			return resolve_path(t, m);
+	}
+	return NULL;
+}
+
 char *target_file_at(const struct target *t, uint64_t addr)
 {
 	for (size_t i = 0; i < t->nmaps; i++) {
