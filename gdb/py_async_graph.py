@@ -181,6 +181,11 @@ class PyAsyncGraph(gdb.Command):
         except RuntimeError:
             dirs = ""
         argv = ["--debug-file-directory=" + d for d in dirs.split(":") if d] + argv
+        # settings apply where the command line says nothing
+        if not any(a.startswith("--format") for a in argv):
+            argv.insert(0, "--format=" + _FORMAT_PARAM.value)
+        if _LIMIT_PARAM.value is not None and not any(a.startswith("--limit") for a in argv):
+            argv.insert(0, "--limit=%d" % _LIMIT_PARAM.value)
         wants_help = any(a in ("-h", "--help") for a in argv)
         inferior = gdb.selected_inferior()
         if not wants_help and (inferior is None or inferior.pid == 0 and
@@ -240,11 +245,66 @@ def _help_text():
             "  py-async-graph                       the tree of all tasks\n"
             "  py-async-graph --format=callgraph    format_call_graph() of every task\n"
             "  py-async-graph 0x7ffff7a1b2c0        one task and who awaits it\n"
-            "  py-async-graph --current             the running task of this thread\n\n")
+            "  py-async-graph --current             the running task of this thread\n\n"
+            "Settings (used when the option is not given):\n"
+            "  set py-async-graph format FORMAT     tree, callgraph, table, csv, json, dot\n"
+            "  set py-async-graph limit N|unlimited\n\n")
     if _LIB is not None:
         return head + _LIB.pyag_usage().decode()
     return head + "(libpyag is not loaded: " + _LIB_ERROR + ")"
 
 
+class _SetPrefix(gdb.Command):
+    """Settings of the py-async-graph command."""
+
+    def __init__(self, verb):
+        super().__init__(verb + " py-async-graph", gdb.COMMAND_DATA, gdb.COMPLETE_NONE,
+                         True)
+
+
+class _FormatParameter(gdb.Parameter):
+    """The output format when py-async-graph is given no --format."""
+    set_doc = "Set the default output format of py-async-graph."
+    show_doc = "Show the default output format of py-async-graph."
+
+    def __init__(self):
+        super().__init__("py-async-graph format", gdb.COMMAND_DATA, gdb.PARAM_ENUM,
+                         ["tree", "callgraph", "table", "csv", "json", "dot"])
+        self.value = "tree"
+
+    def get_show_string(self, value):
+        return "The default py-async-graph format is %s." % value
+
+
+class _LimitParameter(gdb.Parameter):
+    """The --limit used when py-async-graph is given none (unlimited: none)."""
+    set_doc = "Set the default call stack limit of py-async-graph."
+    show_doc = "Show the default call stack limit of py-async-graph."
+
+    def __init__(self):
+        super().__init__("py-async-graph limit", gdb.COMMAND_DATA,
+                         gdb.PARAM_ZUINTEGER_UNLIMITED)
+        self.value = -1
+
+    def get_show_string(self, value):
+        return "The default py-async-graph call stack limit is %s." % value
+
+
+class _Value:
+    """A parameter's value with 'unlimited' as None."""
+
+    def __init__(self, param):
+        self.param = param
+
+    @property
+    def value(self):
+        v = self.param.value
+        return None if v is None or v == -1 else v
+
+
 PyAsyncGraph.__doc__ = _help_text()
 PyAsyncGraph()
+_SetPrefix("set")
+_SetPrefix("show")
+_FORMAT_PARAM = _FormatParameter()
+_LIMIT_PARAM = _Value(_LimitParameter())
