@@ -82,7 +82,7 @@ bool read_from_modules(Session *s, uint64_t address, unsigned char *buf,
 	return true;
 }
 
-int read_memory(void *arg, uint64_t address, void *buf, size_t size)
+int read_memory_impl(void *arg, uint64_t address, void *buf, size_t size)
 {
 	Session *s = static_cast<Session *>(arg);
 	if (size == 0)
@@ -96,7 +96,7 @@ int read_memory(void *arg, uint64_t address, void *buf, size_t size)
 	return -1;
 }
 
-int find_symbol(void *arg, const char *name, uint64_t *address_ret)
+int find_symbol_impl(void *arg, const char *name, uint64_t *address_ret)
 {
 	Session *s = static_cast<Session *>(arg);
 	lldb::SBSymbolContextList list = s->target.FindSymbols(name);
@@ -119,6 +119,25 @@ int find_symbol(void *arg, const char *name, uint64_t *address_ret)
 		}
 	}
 	return -1;
+}
+
+/* The callbacks the library calls: no C++ exception may cross them. */
+int read_memory(void *arg, uint64_t address, void *buf, size_t size)
+{
+	try {
+		return read_memory_impl(arg, address, buf, size);
+	} catch (...) {
+		return -1;
+	}
+}
+
+int find_symbol(void *arg, const char *name, uint64_t *address_ret)
+{
+	try {
+		return find_symbol_impl(arg, name, address_ret);
+	} catch (...) {
+		return -1;
+	}
 }
 
 /* lldb 15 and later tell where the core came from. */
@@ -349,6 +368,8 @@ public:
 			return run(debugger, command, result);
 		} catch (const std::bad_alloc &) {
 			return fail(result, "out of memory");
+		} catch (...) {
+			return fail(result, "internal error in the lldb plugin");
 		}
 	}
 
