@@ -500,15 +500,21 @@ def run_kernel_core(tap, runner, python):
 
 
 def extract_corefile(directory, tmp):
-    """Unpack a committed core and its file skeleton; return (core, sysroot)."""
+    """Unpack a committed core and its file skeleton (with the standard
+    library only: no xz tool needed); return (core, sysroot)."""
+    import lzma
+    import tarfile
     core = os.path.join(tmp, "core")
-    with open(core, "wb") as f:
-        subprocess.run(["xz", "-dc", os.path.join(directory, "core.xz")], stdout=f,
-                       check=True)
+    with lzma.open(os.path.join(directory, "core.xz")) as fin, open(core, "wb") as f:
+        shutil.copyfileobj(fin, f)
     skel = os.path.join(tmp, "sysroot")
     os.makedirs(skel)
-    subprocess.run(["tar", "-C", skel, "-xJf", os.path.join(directory, "sysroot.tar.xz")],
-                   check=True)
+    with tarfile.open(os.path.join(directory, "sysroot.tar.xz")) as tar:
+        for member in tar.getmembers():
+            # our own archives: plain files and directories, relative paths
+            if member.name.startswith("/") or ".." in member.name.split("/"):
+                raise ValueError("unexpected path in %s: %s" % (directory, member.name))
+        tar.extractall(skel)
     return core, skel
 
 
