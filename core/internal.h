@@ -139,6 +139,9 @@ struct pyag_reader {
 void reader_init(struct pyag_reader *r, const struct reader_ops *ops) HIDDEN;
 struct pyag_error *reader_read_u64(struct pyag_reader *r, uint64_t address,
 				   uint64_t *ret) HIDDEN;
+/* Best effort: true when the read succeeded; a failure is dropped. */
+bool reader_try_read(struct pyag_reader *r, uint64_t address, void *buf,
+		     size_t size) HIDDEN;
 /* Read a NUL-terminated C string of at most max-1 bytes into buf. */
 struct pyag_error *reader_read_cstr(struct pyag_reader *r, uint64_t address,
 				    char *buf, size_t max) HIDDEN;

@@ -201,6 +201,14 @@ struct pyag_error *reader_read_u64(struct pyag_reader *r, uint64_t address,
 	return pyag_reader_read(r, address, ret, sizeof(*ret));
 }
 
+bool reader_try_read(struct pyag_reader *r, uint64_t address, void *buf,
+		     size_t size)
+{
+	struct pyag_error *err = pyag_reader_read(r, address, buf, size);
+	pyag_error_destroy(err);
+	return !err;
+}
+
 struct pyag_error *reader_read_cstr(struct pyag_reader *r, uint64_t address,
 				    char *buf, size_t max)
 {

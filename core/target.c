@@ -332,10 +332,9 @@ static bool any_map_contains(const struct target *t, const char *needle)
 	return false;
 }
 
-struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
+static struct pyag_error *locate(struct target *t, struct pyag_reader *reader,
 				 const struct pyag_host *host)
 {
-	memset(t, 0, sizeof(*t));
 	t->reader = reader;
 	t->host = host;
 	struct pyag_error *err;
@@ -401,6 +400,17 @@ struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
 	if (!t->asyncio_debug_addr)
 		t->asyncio_mapped = any_map_contains(t, "_asyncio");
 	return NULL;
+}
+
+/* On failure nothing is left to free: the target is deinitialized. */
+struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
+				 const struct pyag_host *host)
+{
+	memset(t, 0, sizeof(*t));
+	struct pyag_error *err = locate(t, reader, host);
+	if (err)
+		target_deinit(t);
+	return err;
 }
 
 void target_deinit(struct target *t)

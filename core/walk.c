@@ -433,8 +433,8 @@ static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
 		int32_t idx = get_i32(buf, l->frame_tlbc_index);
 		uint64_t tlbc, entry;
 		if (idx > 0 &&
-		    !reader_read_u64(w->r, code + l->code_tlbc, &tlbc) && tlbc &&
-		    !reader_read_u64(w->r, tlbc + 8 + 8 * (uint64_t)idx, &entry) && entry)
+		    reader_try_read(w->r, code + l->code_tlbc, &tlbc, 8) && tlbc &&
+		    reader_try_read(w->r, tlbc + 8 + 8 * (uint64_t)idx, &entry, 8) && entry)
 			base = entry;
 	}
 	int32_t line;
@@ -919,7 +919,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		}
 		uint8_t buf[64];
 		int64_t id = 0;
-		if (!pyag_reader_read(r, interp + l->interp_id, buf, 8))
+		if (reader_try_read(r, interp + l->interp_id, buf, 8))
 			memcpy(&id, buf, 8);
 		uint64_t tstate, next;
 		err = reader_read_u64(r, interp + l->interp_threads_head, &tstate);
