@@ -447,10 +447,33 @@ struct pyag_error *pyag_command_stream(const struct pyag_host *host, int argc,
 	snap.pid = host->pid;
 	if (reader_core_file(r))
 		snap.pid = reader_core_file(r)->pid;
-	err = walk_target(r, &snap.layout, t.runtime_addr, &lim, &snap);
+	/* A process that runs while it is read (--no-stop, or a tracer
+	 * already holds it) can change a list under us: a torn read shows
+	 * as warnings (broken links, loops, unreadable objects). Read again
+	 * from a fresh cache; if every attempt is torn, say so. */
+	bool running = host->kind == PYAG_TARGET_LIVE && !host->read &&
+		       !stop.ntids && pid_running(host->pid);
+	unsigned attempts = running ? NO_STOP_ATTEMPTS : 1;
+	for (unsigned a = 1;; a++) {
+		err = walk_target(r, &snap.layout, t.runtime_addr, &lim, &snap);
+		snap.attempts = a;
+		if (err || !snap.nwarnings || a == attempts)
+			break;
+		struct pyag_layout keep = snap.layout;
+		snapshot_deinit(&snap);
+		snapshot_init(&snap);
+		snap.layout = keep;
+		snap.kind = host->kind;
+		snap.pid = host->pid;
+		pyag_reader_invalidate(r);
+	}
 	pid_resume_all(&stop);  /* everything is read: let it run */
 	if (err)
 		goto out;
+	if (running && snap.nwarnings)
+		snapshot_warn(&snap, "the process ran while it was read (--no-stop): "
+			      "%u reads gave an inconsistent graph; it may be partial "
+			      "(the default mode stops the threads)", snap.attempts);
 	snap.bytes_read = r->bytes_read;
 	snap.read_calls = r->read_calls;
 	snap.elapsed_ms = now_ms() - t0;

@@ -155,6 +155,8 @@ struct pid_stop {
  * stays stopped and the error says why. */
 struct pyag_error *pid_stop_all(int pid, struct pid_stop *ret) HIDDEN;
 void pid_resume_all(struct pid_stop *st) HIDDEN;
+/* Whether a thread of pid can run (is neither stopped nor traced-stopped). */
+bool pid_running(int pid) HIDDEN;
 
 /* The core reader's view of the file (reader_core.c). */
 struct core_segment {
@@ -346,10 +348,14 @@ struct snapshot {
 	int pid;
 	uint64_t bytes_read, read_calls;
 	double elapsed_ms;
+	unsigned attempts;      /* walks done (more than one: torn reads) */
 	struct u64map index;    /* task/future address -> index into tasks */
 	struct intern strings;  /* function names, file names, task names */
 	struct arena mem;       /* frames and awaited-by arrays */
 };
+
+/* Walks of a process that runs while it is read, before giving up. */
+#define NO_STOP_ATTEMPTS 3u
 
 struct walk_limits {
 	size_t max_tasks;       /* per list and in total */

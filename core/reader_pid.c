@@ -221,6 +221,36 @@ struct pyag_error *pid_stop_all(int pid, struct pid_stop *st)
 	return NULL;
 }
 
+bool pid_running(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool running = false;
+	struct dirent *de;
+	while (!running && (de = readdir(d))) {
+		int tid = atoi(de->d_name);
+		if (tid <= 0)
+			continue;
+		char stat[96], buf[512];
+		snprintf(stat, sizeof(stat), "/proc/%d/task/%d/stat", pid, tid);
+		FILE *f = fopen(stat, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* "tid (comm) S ...": the state follows the last ')' */
+		const char *p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && !strchr("tTZX", p[2]))
+			running = true;
+	}
+	closedir(d);
+	return running;
+}
+
 void pid_resume_all(struct pid_stop *st)
 {
 	/* Detaching resumes the thread; if we die instead, the kernel detaches

@@ -708,6 +708,86 @@ def run_errors(tap, runner):
            "cli errors: an empty file as core", p.stderr)
 
 
+def run_torn(tap, runner, python="3.14", runs=40):
+    """A process whose tasks change all the time. The default mode stops its
+    threads: every read is consistent and the process runs on afterwards.
+    --no-stop reads it running: every run still ends with a graph (valid
+    JSON, no dangling awaited-by) and either no warning or the warning that
+    the reads were torn."""
+    if not H.python_available(python, runner.root):
+        tap.skip("torn reads", "python%s not installed" % python)
+        return
+    src = os.path.join(TOP_SRCDIR, "tests", "integration", "churn.py")
+    tmp = tempfile.mkdtemp(prefix="pyag-churn-", dir=os.path.join(runner.root or "/", "tmp"))
+    shutil.copy(src, tmp)
+    inner = tmp[len(runner.root):] if runner.root else tmp
+    argv = ["/usr/bin/python" + python, os.path.join(inner, "churn.py")]
+    if runner.root:
+        argv = ["chroot", runner.root] + argv
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    tally = {"stopped": 0, "stopped_warn": 0, "clean": 0, "retried": 0,
+             "torn": 0, "bad": []}
+    try:
+        proc.stdout.readline()
+
+        def graph(args):
+            p = subprocess.run([CLI, "--format=json", "--stats"] + args +
+                               [str(proc.pid)], capture_output=True, timeout=60)
+            err = p.stderr.decode("utf-8", "replace")
+            if p.returncode != 0:
+                tally["bad"].append("exit %d: %s" % (p.returncode, err[-300:]))
+                return None, err
+            try:
+                doc = json.loads(p.stdout)
+            except ValueError as e:
+                tally["bad"].append("not JSON: %s" % e)
+                return None, err
+            ids = {t["id"] for t in doc["tasks"]}
+            dangling = [a for t in doc["tasks"] for a in t["awaited_by"] if a not in ids]
+            if dangling:
+                tally["bad"].append("dangling awaited-by %r" % dangling[:3])
+            return doc, err
+
+        for _ in range(runs // 2):
+            doc, _ = graph([])
+            if doc is not None:
+                tally["stopped"] += 1
+                if doc["warnings"]:
+                    tally["stopped_warn"] += 1
+                    tally["bad"].append("stopped read warns: %r" % doc["warnings"][:2])
+        for _ in range(runs):
+            doc, err = graph(["--no-stop"])
+            if doc is None:
+                continue
+            if "read 2 times" in err or "read 3 times" in err:
+                tally["retried"] += 1
+            if not doc["warnings"]:
+                tally["clean"] += 1
+            elif any("ran while it was read" in w for w in doc["warnings"]):
+                tally["torn"] += 1
+            else:
+                tally["bad"].append("warnings without the torn-read warning: %r"
+                                    % doc["warnings"][:2])
+        with open("/proc/%d/stat" % proc.pid) as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    tap.diag("torn reads: stopped: %d consistent of %d; --no-stop: %d clean, "
+             "%d after a retry, %d reported torn, of %d"
+             % (tally["stopped"] - tally["stopped_warn"], runs // 2,
+                tally["clean"], tally["retried"], tally["torn"], runs))
+    tap.ok(tally["stopped"] == runs // 2 and not tally["stopped_warn"],
+           "torn reads: stopping the threads gives %d consistent graphs of a "
+           "churning process" % (runs // 2), "\n".join(tally["bad"][:5]))
+    tap.ok(not tally["bad"] and tally["clean"] + tally["torn"] == runs,
+           "torn reads: --no-stop on a churning process: %d graphs, each clean "
+           "or reported torn" % runs, "\n".join(tally["bad"][:5]))
+    tap.ok(state not in ("t", "T"), "torn reads: the process runs after the "
+           "reads (state %s)" % state)
+
+
 def check_cycle_tree(tap, runner, label, pid, oracle):
     """CPython refuses to draw a cyclic graph; we draw it, mark the back
     edges, list the cycles, warn, and exit 0."""
@@ -753,6 +833,7 @@ def main():
     runner = Runner(kind)
     if kind == "cli" and not os.environ.get("PYAG_SCENARIOS"):
         run_errors(tap, runner)
+        run_torn(tap, runner)
     pythons = os.environ.get("PYAG_PYTHONS", "3.14 3.15").split()
     only = os.environ.get("PYAG_SCENARIOS", "").split()
     for python in pythons:
