@@ -37,15 +37,27 @@ static uint64_t lt_varint(struct lt_cursor *c)
 	return val;
 }
 
+/* Line numbers stay within +-2^40 whatever the table says: no overflow. */
+#define LT_LINE_MAX ((int64_t)1 << 40)
+
 static int64_t lt_svarint(struct lt_cursor *c)
 {
 	uint64_t u = lt_varint(c);
-	return (u & 1) ? -(int64_t)(u >> 1) : (int64_t)(u >> 1);
+	int64_t m = (u >> 1) > (uint64_t)LT_LINE_MAX ? LT_LINE_MAX : (int64_t)(u >> 1);
+	return (u & 1) ? -m : m;
+}
+
+static int64_t lt_line_add(int64_t line, int64_t delta)
+{
+	line += delta;
+	return line > LT_LINE_MAX ? LT_LINE_MAX : line < -LT_LINE_MAX ? -LT_LINE_MAX : line;
 }
 
 int32_t decode_line(const uint8_t *table, size_t size, int32_t firstlineno,
 		    uint64_t unit)
 {
+	if (!table || !size)
+		return -1;
 	struct lt_cursor c = { table, table + size, false };
 	int64_t line = firstlineno;
 	uint64_t addr = 0;
@@ -61,16 +73,16 @@ int32_t decode_line(const uint8_t *table, size_t size, int32_t firstlineno,
 			none = true;
 			break;
 		case 14:
-			line += lt_svarint(&c);
+			line = lt_line_add(line, lt_svarint(&c));
 			lt_varint(&c);  /* end line delta */
 			lt_varint(&c);  /* start column + 1 */
 			lt_varint(&c);  /* end column + 1 */
 			break;
 		case 13:
-			line += lt_svarint(&c);
+			line = lt_line_add(line, lt_svarint(&c));
 			break;
 		case 10: case 11: case 12:
-			line += code - 10;
+			line = lt_line_add(line, code - 10);
 			lt_byte(&c);
 			lt_byte(&c);
 			break;

@@ -185,9 +185,18 @@ struct pyag_error *pyag_reader_read(struct pyag_reader *r, uint64_t address,
 			if (err)
 				return err;
 		}
-		if (!s || !s->data)
-			return pyag_error_fault(address, size);
-		memcpy(out, s->data + off, n);
+		if (!s || !s->data) {
+			/* The whole page is not readable, but the bytes asked
+			 * for may be (a core segment or a debugger's region
+			 * that ends inside the page): read just them. */
+			struct pyag_error *err = raw_read(r, addr, out, n);
+			if (err) {
+				pyag_error_destroy(err);
+				return pyag_error_fault(address, size);
+			}
+		} else {
+			memcpy(out, s->data + off, n);
+		}
 		out += n;
 		addr += n;
 		left -= n;

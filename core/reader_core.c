@@ -203,27 +203,32 @@ static struct pyag_error *core_read(struct pyag_reader *r, uint64_t address,
 	uint64_t addr = address;
 	size_t left = size;
 	while (left) {
+		/* bytes the core holds (segments may overlap: any one with
+		 * file data for addr wins over one that only reserves it) */
 		const struct core_segment *seg = NULL;
+		uint64_t next = UINT64_MAX;  /* where the next data starts */
 		for (size_t i = 0; i < cf->nsegs; i++) {
 			const struct core_segment *s = &cf->segs[i];
-			if (addr >= s->vaddr && addr - s->vaddr < s->memsz) {
+			if (!s->filesz)
+				continue;
+			if (addr >= s->vaddr && addr - s->vaddr < s->filesz) {
 				seg = s;
 				break;
 			}
+			if (s->vaddr > addr && s->vaddr < next)
+				next = s->vaddr;
 		}
 		size_t n = left;
-		if (seg && addr - seg->vaddr < seg->filesz) {
+		if (seg) {
 			uint64_t avail = seg->filesz - (addr - seg->vaddr);
 			if (n > avail)
 				n = (size_t)avail;
 			memcpy(out, cf->map + seg->offset + (addr - seg->vaddr), n);
 		} else {
-			if (seg) {
-				uint64_t avail = seg->memsz - (addr - seg->vaddr);
-				if (n > avail)
-					n = (size_t)avail;
-			}
-			/* not in the core: the mapped file may have it */
+			/* not in the core: the mapped file may have it, up to
+			 * where the core has data again */
+			if (next - addr < n)
+				n = (size_t)(next - addr);
 			if (!file_fallback(x, addr, out, n))
 				return pyag_error_fault(address, size);
 		}

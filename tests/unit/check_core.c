@@ -143,6 +143,16 @@ START_TEST(test_decode_line)
 	const uint8_t g[] = { 0x12, 0x34 };
 	ck_assert_int_eq(decode_line(g, sizeof(g), 1, 0), -1);
 	ck_assert_int_eq(decode_line(NULL, 0, 1, 0), -1);
+	/* deltas of 2^62 again and again: no overflow (UBSan), no line */
+	uint8_t big[4 * 12];
+	for (int e = 0; e < 4; e++) {
+		uint8_t *p = big + 12 * e;
+		p[0] = 0x80 | (13 << 3) | 0;
+		for (int k = 1; k < 11; k++)
+			p[k] = 0x40 | 62;  /* continue, bits 111110: even: positive */
+		p[11] = 63;
+	}
+	ck_assert_int_eq(decode_line(big, sizeof(big), 1, 3), -1);
 }
 END_TEST
 
