@@ -33,13 +33,16 @@ static void warn_drift(void *arg, const char *msg)
 }
 
 /* The DWARF of the interpreter (and of _asyncio when it is a module):
- * from the cache, else parsed. *found false when no debug file exists. */
+ * from the cache, else parsed. *found false when no debug file exists;
+ * else *files_ret (malloc'd) names the debug files, joined by " + ". */
 static struct pyag_error *dwarf_layout(const struct target *t,
 				       const struct pyag_host *host,
 				       const struct options *o, uint64_t version,
-				       struct pyag_layout *ret, bool *found)
+				       struct pyag_layout *ret, bool *found,
+				       char **files_ret)
 {
 	*found = false;
+	*files_ret = NULL;
 	/* the interpreter, and the _asyncio module: where its offsets are, or,
 	 * when they could not be found, the module by name */
 	char *elf[2] = { target_file_at(t, t->runtime_addr),
@@ -73,6 +76,14 @@ static struct pyag_error *dwarf_layout(const struct target *t,
 	if (err || !nelf || !dbg[0] || (nelf == 2 && !dbg[1]))
 		goto out;
 	*found = true;
+	if (nelf == 2 && strcmp(dbg[0], dbg[1]) != 0) {
+		size_t n = strlen(dbg[0]) + strlen(dbg[1]) + 4;
+		*files_ret = malloc(n);
+		if (*files_ret)
+			snprintf(*files_ret, n, "%s + %s", dbg[0], dbg[1]);
+	} else {
+		*files_ret = strdup(dbg[0]);
+	}
 	char *key = NULL;
 	if (!debuginfo_cache_key((const char *const *)elf, nelf, &key) && key &&
 	    layout_cache_load(key, ret)) {
@@ -126,7 +137,13 @@ static struct pyag_error *load_layout(struct pyag_reader *r, const struct target
 	}
 	uint64_t version = off.version;
 	bool found = false;
-	struct pyag_error *derr = dwarf_layout(t, host, o, version, &dw, &found);
+	char *files = NULL;
+	struct pyag_error *derr = dwarf_layout(t, host, o, version, &dw, &found, &files);
+	if (found && !derr) {
+		snap->dwarf_files = files;  /* freed with the snapshot */
+		files = NULL;
+	}
+	free(files);
 	if (o->layout == LAYOUT_DWARF) {
 		pyag_error_destroy(oerr);
 		if (derr)
@@ -460,9 +477,12 @@ struct pyag_error *pyag_command_stream(const struct pyag_host *host, int argc,
 		if (err || !snap.nwarnings || a == attempts)
 			break;
 		struct pyag_layout keep = snap.layout;
+		char *files = snap.dwarf_files;
+		snap.dwarf_files = NULL;
 		snapshot_deinit(&snap);
 		snapshot_init(&snap);
 		snap.layout = keep;
+		snap.dwarf_files = files;
 		snap.kind = host->kind;
 		snap.pid = host->pid;
 		pyag_reader_invalidate(r);

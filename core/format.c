@@ -819,6 +819,8 @@ void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
 		  (unsigned long long)snap->bytes_read,
 		  (unsigned long long)snap->read_calls, snap->elapsed_ms,
 		  snap->layout.source, how);
+	if (snap->dwarf_files)
+		sb_printf(sb, "stats: DWARF from %s\n", snap->dwarf_files);
 	if (snap->attempts > 1)
 		sb_printf(sb, "stats: read %u times: the process changed while "
 			  "it was read\n", snap->attempts);

@@ -349,6 +349,7 @@ struct snapshot {
 	uint64_t bytes_read, read_calls;
 	double elapsed_ms;
 	unsigned attempts;      /* walks done (more than one: torn reads) */
+	char *dwarf_files;      /* the debug files the DWARF layout came from */
 	struct u64map index;    /* task/future address -> index into tasks */
 	struct intern strings;  /* function names, file names, task names */
 	struct arena mem;       /* frames and awaited-by arrays */

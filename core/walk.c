@@ -99,6 +99,7 @@ void snapshot_deinit(struct snapshot *snap)
 	for (size_t i = 0; i < snap->nwarnings; i++)
 		free(snap->warnings[i]);
 	free(snap->warnings);
+	free(snap->dwarf_files);
 	u64map_deinit(&snap->index);
 	intern_deinit(&snap->strings);
 	arena_deinit(&snap->mem);

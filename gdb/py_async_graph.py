@@ -159,16 +159,24 @@ class _Session:
 
 class PyAsyncGraph(gdb.Command):
     def __init__(self):
-        super().__init__("py-async-graph", gdb.COMMAND_STACK, gdb.COMPLETE_NONE)
+        super().__init__("py-async-graph", gdb.COMMAND_STACK)
 
     def complete(self, text, word):
-        options = ["--format=", "--limit=", "--current", "--thread=", "--name=",
-                   "--task=", "--stats", "--help"]
-        m = re.search(r"--format=(\w*)$", text)
+        # gdb breaks words at '-' and '=': complete the whole option being
+        # typed, then hand back only the part after gdb's word
+        token = text.split(" ")[-1] if text else ""
+        word = word or ""
+        m = re.fullmatch(r"--format=(\w*)", token)
         if m:
-            return [f for f in ("tree", "callgraph", "table", "csv", "json", "dot")
-                    if f.startswith(m.group(1))]
-        return [o for o in options if o.startswith(word or "")]
+            candidates = ["--format=" + f for f in
+                          ("tree", "callgraph", "table", "csv", "json", "dot")]
+        else:
+            candidates = ["--format=", "--limit=", "--current", "--thread=",
+                          "--name=", "--task=", "--stats", "--layout=", "--help"]
+            if token.startswith("--layout="):
+                candidates = ["--layout=" + v for v in ("auto", "offsets", "dwarf")]
+        cut = len(token) - len(word)
+        return [c[cut:] for c in candidates if c.startswith(token)]
 
     def invoke(self, argument, from_tty):
         self.dont_repeat()
@@ -232,9 +240,94 @@ class PyAsyncGraph(gdb.Command):
             diag = result.diagnostics.decode("utf-8", "replace")
         finally:
             _LIB.pyag_result_deinit(ctypes.byref(result))
+        fmt = _output_format(argv)
+        if fmt in _STYLERS and _styling_on():
+            out = _STYLERS[fmt](out)
         gdb.write(out)
         if diag:
             gdb.write(diag, gdb.STDERR)
+
+
+# ---- styling: gdb's colours for file names, functions, task names and ids,
+# when gdb styles its own output (style enabled, and a terminal) ----------
+
+_ANSI_COLOURS = {"black": 0, "red": 1, "green": 2, "yellow": 3, "blue": 4,
+                 "magenta": 5, "cyan": 6, "white": 7}
+
+
+def _styling_on():
+    force = os.environ.get("PYAG_GDB_STYLE")
+    if force in ("never", "always"):
+        return force == "always"
+    try:
+        if not gdb.parameter("style enabled"):
+            return False
+    except RuntimeError:
+        return False
+    return os.isatty(1) and os.environ.get("TERM", "dumb") != "dumb"
+
+
+def _style_escape(name):
+    """The escape that starts gdb's style NAME (filename, function, ...)."""
+    codes = []
+    try:
+        fg = str(gdb.parameter("style %s foreground" % name) or "none")
+        intensity = str(gdb.parameter("style %s intensity" % name) or "normal")
+    except RuntimeError:
+        return ""
+    if fg in _ANSI_COLOURS:
+        codes.append(str(30 + _ANSI_COLOURS[fg]))
+    elif fg.isdigit():
+        codes.append("38;5;" + fg)
+    elif re.fullmatch(r"#[0-9a-fA-F]{6}", fg):
+        codes.append("38;2;%d;%d;%d" % tuple(int(fg[i:i + 2], 16) for i in (1, 3, 5)))
+    if intensity == "bold":
+        codes.append("1")
+    elif intensity == "dim":
+        codes.append("2")
+    return "\x1b[%sm" % ";".join(codes) if codes else ""
+
+
+def _styler(pattern, styles):
+    """Style the groups of pattern (a multi-line regex) with gdb's styles."""
+    regex = re.compile(pattern, re.M)
+
+    def apply(text):
+        escapes = [_style_escape(name) for name in styles]
+
+        def one(m):
+            out, last = [], m.start()
+            for i, esc in enumerate(escapes, 1):
+                if m.group(i) is None:
+                    continue
+                out.append(text[last:m.start(i)])
+                out.append(esc + m.group(i) + "\x1b[m" if esc else m.group(i))
+                last = m.end(i)
+            out.append(text[last:m.end()])
+            return "".join(out)
+        return regex.sub(one, text)
+    return apply
+
+
+_STYLERS = {
+    # * Task(name='Task-1', id=0x7f...)   |   File '/x.py', line 3, in main()
+    "callgraph": _styler(r"Task\(name='(.*)', id=(0x[0-9a-f]+)\)$|"
+                         r"File '(.*)', line \d+, in (.+)\(\)$",
+                         ["variable", "address", "filename", "function"]),
+    # └── (T) Task-1        └──  main /x.py:3
+    "tree": _styler(r"\(T\) (.+)$|[─ ]  (\S+) (.+):\d+$",
+                    ["variable", "function", "filename"]),
+}
+
+
+def _output_format(argv):
+    fmt = _FORMAT_PARAM.value
+    for i, a in enumerate(argv):
+        if a.startswith("--format="):
+            fmt = a[len("--format="):]
+        elif a == "--format" and i + 1 < len(argv):
+            fmt = argv[i + 1]
+    return fmt
 
 
 def _help_text():

@@ -327,6 +327,38 @@ void module_mappings(lldb::SBTarget &target, std::vector<std::string> &paths,
 		maps[i].path = paths[owner[i]].c_str();
 }
 
+// The paths of a file-list setting as SBDebugger::GetInternalVariableValue
+// gives them: "  [0]: /a  [1]: /b" (lldb 14, in one string) or one entry
+// per string; plain strings are taken as they are.
+std::vector<std::string> setting_paths(lldb::SBStringList &list)
+{
+	std::vector<std::string> paths;
+	for (uint32_t i = 0; i < list.GetSize(); i++) {
+		std::string s = list.GetStringAtIndex(i) ? list.GetStringAtIndex(i) : "";
+		size_t at = s.find('[');
+		if (at == std::string::npos || s.find("]: ", at) == std::string::npos) {
+			size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+			if (b != std::string::npos)
+				paths.push_back(s.substr(b, e - b + 1));
+			continue;
+		}
+		while (at != std::string::npos) {
+			size_t start = s.find("]: ", at);
+			if (start == std::string::npos)
+				break;
+			start += 3;
+			size_t next = s.find("  [", start);
+			std::string p = s.substr(start, next == std::string::npos
+							     ? std::string::npos : next - start);
+			size_t e = p.find_last_not_of(" \t");
+			if (e != std::string::npos)
+				paths.push_back(p.substr(0, e + 1));
+			at = next == std::string::npos ? next : next + 2;
+		}
+	}
+	return paths;
+}
+
 bool wants_help(char **argv)
 {
 	for (char **a = argv; a && *a; a++) {
@@ -384,7 +416,16 @@ private:
 	static bool run(lldb::SBDebugger &debugger, char **command,
 			lldb::SBCommandReturnObject &result)
 	{
+		// lldb's own debug-file search paths come first, then the
+		// options (which can add more)
+		std::vector<std::string> dirs;
+		lldb::SBStringList search = lldb::SBDebugger::GetInternalVariableValue(
+			"target.debug-file-search-paths", debugger.GetInstanceName());
+		for (const std::string &d : setting_paths(search))
+			dirs.push_back("--debug-file-directory=" + d);
 		std::vector<char *> argv;
+		for (std::string &d : dirs)
+			argv.push_back(&d[0]);
 		for (char **a = command; a && *a; a++)
 			argv.push_back(*a);
 		argv.push_back(nullptr);

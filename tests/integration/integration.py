@@ -212,7 +212,7 @@ class Runner:
         return out, err, p.returncode
 
     # ---- gdb ------------------------------------------------------------
-    def gdb(self, python, commands, pid=None, core=None):
+    def gdb(self, python, commands, pid=None, core=None, env=None):
         """Run gdb in batch mode; return the text between markers, per
         command."""
         gdb = os.environ.get("GDB") or shutil.which("gdb")
@@ -235,7 +235,7 @@ class Runner:
             cmd += [exe, "-p", str(pid)]
         # no layout cache: every run parses DWARF inside gdb (whose own
         # libdw has libdwarf's function names)
-        env = dict(os.environ, PYAG_LIBRARY=LIBRARY, PYAG_NO_CACHE="1")
+        env = dict(os.environ, PYAG_LIBRARY=LIBRARY, PYAG_NO_CACHE="1", **(env or {}))
         p = subprocess.run(cmd, capture_output=True, timeout=600, env=env)
         out = p.stdout.decode("utf-8", "replace")
         parts = re.split(r"\n@@PYAG (\d+|END)@@\n", out)
@@ -708,6 +708,81 @@ def run_errors(tap, runner):
            "cli errors: an empty file as core", p.stderr)
 
 
+def run_gdb_conventions(tap, runner, python="3.14"):
+    """What a gdb user expects: help with examples, completion, settings
+    that give the defaults, gdb's own debug-file-directory, and gdb's
+    colours when it styles its output (the text unchanged otherwise)."""
+    if not H.python_available(python, runner.root):
+        tap.skip("gdb conventions", "python%s not installed" % python)
+        return
+    label = "gdb %s conventions" % python
+    decoy = tempfile.mkdtemp(prefix="pyag-debugdir-")
+    try:
+        with H.Scenario("gather", python=python, root=runner.root) as scen:
+            oracle = scen.oracle
+            # gdb's debug-file-directory is where the DWARF comes from: a
+            # directory of our own holding (a link to) the interpreter's
+            # debug file must be the one used
+            root = runner.root or ""
+            build_dir = os.path.join(root + "/usr/lib/debug", ".build-id")
+            exe = os.path.realpath(root + "/usr/bin/python" + python)
+            bid = subprocess.run(["readelf", "-n", exe], capture_output=True,
+                                 text=True).stdout
+            m = re.search(r"Build ID: ([0-9a-f]+)", bid)
+            linked = None
+            if m:
+                rel = os.path.join(m.group(1)[:2], m.group(1)[2:] + ".debug")
+                if os.path.exists(os.path.join(build_dir, rel)):
+                    linked = os.path.join(decoy, ".build-id", rel)
+                    os.makedirs(os.path.dirname(linked))
+                    os.symlink(os.path.join(build_dir, rel), linked)
+            cmds = ["help py-async-graph",                        # 0
+                    "py-async-graph --format=callgraph",          # 1
+                    "py-async-graph --format=callgraph --limit=0",  # 2
+                    "set py-async-graph format callgraph",        # 3
+                    "show py-async-graph format",                 # 4
+                    "py-async-graph",                             # 5 = 1
+                    "set py-async-graph limit 0",                 # 6
+                    "py-async-graph",                             # 7 = 2
+                    "set py-async-graph limit unlimited",         # 8
+                    "set py-async-graph format tree",             # 9
+                    "complete py-async-graph --current --format=c",  # 10
+                    "set debug-file-directory " + decoy,          # 11
+                    "py-async-graph --stats --layout=dwarf",      # 12
+                    "py-async-graph --format=tree"]               # 13
+            res, err = runner.gdb(python, cmds, pid=scen.pid)
+            styled, _ = runner.gdb(python, ["py-async-graph --format=callgraph",
+                                            "py-async-graph --format=tree"],
+                                   pid=scen.pid, env={"PYAG_GDB_STYLE": "always"})
+    finally:
+        shutil.rmtree(decoy, ignore_errors=True)
+    tap.ok("Examples:" in res[0] and "--format" in res[0] and "--limit" in res[0],
+           "%s: help py-async-graph has examples and the options" % label, res[0][:500])
+    check_callgraph(tap, label + ": the callgraph", res[1], oracle)
+    tap.ok(res[5] == res[1] and "callgraph" in res[4],
+           "%s: set py-async-graph format callgraph is the default format" % label,
+           first_diff(res[5], res[1]))
+    tap.ok(res[7] == res[2] and res[2] != res[1],
+           "%s: set py-async-graph limit 0 is the default --limit" % label,
+           first_diff(res[7], res[2]))
+    tap.ok(res[10].splitlines() == ["py-async-graph --current --format=callgraph",
+                                    "py-async-graph --current --format=csv"],
+           "%s: options complete (--format=c: callgraph, csv)" % label, res[10])
+    if linked:
+        tap.ok(("DWARF from " + linked) in err,
+               "%s: the DWARF comes from gdb's debug-file-directory" % label,
+               "\n".join(l for l in err.splitlines() if "stats" in l))
+    else:
+        tap.skip("%s: gdb's debug-file-directory" % label, "no debug file installed")
+    plain = {"callgraph": res[1], "tree": res[13]}
+    for i, fmt in enumerate(("callgraph", "tree")):
+        text = styled[i]
+        stripped = re.sub(r"\x1b\[[0-9;]*m", "", text)
+        tap.ok("\x1b[" in text and stripped == plain[fmt] and "\x1b[" not in plain[fmt],
+               "%s: --format=%s in gdb's colours when styling is on, the same "
+               "text without them" % (label, fmt), first_diff(stripped, plain[fmt]))
+
+
 def run_torn(tap, runner, python="3.14", runs=40):
     """A process whose tasks change all the time. The default mode stops its
     threads: every read is consistent and the process runs on afterwards.
@@ -831,6 +906,8 @@ def main():
         tap.done()
         return 0
     runner = Runner(kind)
+    if kind == "gdb" and not os.environ.get("PYAG_SCENARIOS"):
+        run_gdb_conventions(tap, runner)
     if kind == "cli" and not os.environ.get("PYAG_SCENARIOS"):
         run_errors(tap, runner)
         run_torn(tap, runner)
