@@ -76,7 +76,9 @@ static inline bool image_parse(struct image *img, const uint8_t *data, size_t si
 			start, start + len, data + at };
 		at += len;
 	}
-	qsort(img->regions, img->nregions, sizeof(*img->regions), image_region_cmp);
+	if (img->nregions)
+		qsort(img->regions, img->nregions, sizeof(*img->regions),
+		      image_region_cmp);
 	return true;
 }
 
