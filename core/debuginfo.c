@@ -22,9 +22,6 @@
 
 #include "internal.h"
 
-#define MAX_SECTIONS 65536u
-#define MAX_PHDRS 4096u
-#define MAX_SHSTRTAB (1u << 20)
 #define MAX_NOTES (1u << 20)
 #define MAX_DEBUGLINK 4096u
 #define BUILD_ID_MAX 64u
@@ -38,26 +35,6 @@ struct debug_facts {
 	char debuglink[256];
 	uint32_t debuglink_crc;
 };
-
-static bool pread_full(int fd, void *buf, size_t size, uint64_t off)
-{
-	size_t done = 0;
-	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done,
-				  (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return true;
-}
-
-static bool range_ok(uint64_t off, uint64_t size, uint64_t fsize)
-{
-	return off <= fsize && size <= fsize - off;
-}
 
 /* Find an NT_GNU_BUILD_ID note among notes[0..size). */
 static bool parse_notes(const uint8_t *p, size_t size, size_t align,
@@ -92,29 +69,29 @@ static bool parse_notes(const uint8_t *p, size_t size, size_t align,
 	return false;
 }
 
-static bool read_notes(int fd, uint64_t off, uint64_t size, uint64_t align,
-		       uint64_t fsize, struct debug_facts *facts)
+static bool read_notes(const struct elf_file *f, uint64_t off, uint64_t size,
+		       uint64_t align, struct debug_facts *facts)
 {
-	if (size < 12 || size > MAX_NOTES || !range_ok(off, size, fsize))
+	if (size < 12 || size > MAX_NOTES || !elf_range_ok(off, size, f->size))
 		return false;
 	uint8_t *buf = malloc(size);
 	if (!buf)
 		return false;
-	bool found = pread_full(fd, buf, size, off) &&
+	bool found = elf_pread(f, buf, size, off) &&
 		     parse_notes(buf, size, align == 8 ? 8 : 4, facts);
 	free(buf);
 	return found;
 }
 
-static void read_debuglink(int fd, const Elf64_Shdr *sh, uint64_t fsize,
+static void read_debuglink(const struct elf_file *f, const Elf64_Shdr *sh,
 			   struct debug_facts *facts)
 {
 	if (sh->sh_type == SHT_NOBITS || sh->sh_size < 8 ||
 	    sh->sh_size > MAX_DEBUGLINK ||
-	    !range_ok(sh->sh_offset, sh->sh_size, fsize))
+	    !elf_range_ok(sh->sh_offset, sh->sh_size, f->size))
 		return;
 	char buf[MAX_DEBUGLINK];
-	if (!pread_full(fd, buf, sh->sh_size, sh->sh_offset))
+	if (!elf_pread(f, buf, sh->sh_size, sh->sh_offset))
 		return;
 	size_t len = strnlen(buf, sh->sh_size);
 	size_t crc_at = (len + 4) & ~(size_t)3;
@@ -126,131 +103,39 @@ static void read_debuglink(int fd, const Elf64_Shdr *sh, uint64_t fsize,
 	facts->has_debuglink = true;
 }
 
-static struct pyag_error *read_sections(int fd, const char *path,
-					const Elf64_Ehdr *eh, uint64_t fsize,
-					struct debug_facts *facts)
+static void section_facts(void *arg, const struct elf_file *f, const char *name,
+			  const Elf64_Shdr *sh)
 {
-	Elf64_Shdr first;
-	uint64_t n = eh->e_shnum;
-	uint64_t strndx = eh->e_shstrndx;
-	if (eh->e_shoff == 0)
-		return NULL;
-	if (eh->e_shentsize != sizeof(Elf64_Shdr) ||
-	    !range_ok(eh->e_shoff, sizeof(first), fsize) ||
-	    !pread_full(fd, &first, sizeof(first), eh->e_shoff))
-		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					 "%s: bad section header table", path);
-	/* more than 0xff00 sections: the real counts are in section 0 */
-	if (n == 0)
-		n = first.sh_size;
-	if (strndx == SHN_XINDEX)
-		strndx = first.sh_link;
-	if (n == 0)
-		return NULL;
-	if (n > MAX_SECTIONS || strndx >= n ||
-	    !range_ok(eh->e_shoff, n * sizeof(Elf64_Shdr), fsize))
-		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					 "%s: bad section header table", path);
-	Elf64_Shdr *sh = malloc(n * sizeof(*sh));
-	char *names = NULL;
-	struct pyag_error *err = NULL;
-	if (!sh)
-		return &pyag_enomem;
-	if (!pread_full(fd, sh, n * sizeof(*sh), eh->e_shoff)) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: cannot read section headers", path);
-		goto out;
-	}
-	const Elf64_Shdr *strsh = &sh[strndx];
-	if (strsh->sh_size == 0 || strsh->sh_size > MAX_SHSTRTAB ||
-	    strsh->sh_type == SHT_NOBITS ||
-	    !range_ok(strsh->sh_offset, strsh->sh_size, fsize)) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: bad section name table", path);
-		goto out;
-	}
-	names = malloc(strsh->sh_size + 1);
-	if (!names) {
-		err = &pyag_enomem;
-		goto out;
-	}
-	if (!pread_full(fd, names, strsh->sh_size, strsh->sh_offset)) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: cannot read section names", path);
-		goto out;
-	}
-	names[strsh->sh_size] = '\0';
-	for (uint64_t i = 0; i < n; i++) {
-		const char *name = sh[i].sh_name < strsh->sh_size ?
-				   names + sh[i].sh_name : "";
-		if ((strcmp(name, ".debug_info") == 0 ||
-		     strcmp(name, ".zdebug_info") == 0) &&
-		    sh[i].sh_type != SHT_NOBITS && sh[i].sh_size > 0 &&
-		    range_ok(sh[i].sh_offset, sh[i].sh_size, fsize))
-			facts->has_debug_info = true;
-		else if (strcmp(name, ".gnu_debuglink") == 0)
-			read_debuglink(fd, &sh[i], fsize, facts);
-		else if (sh[i].sh_type == SHT_NOTE && !facts->build_id_len)
-			read_notes(fd, sh[i].sh_offset, sh[i].sh_size,
-				   sh[i].sh_addralign, fsize, facts);
-	}
-out:
-	free(names);
-	free(sh);
-	return err;
-}
-
-/* Build-id from PT_NOTE segments, for files without section headers. */
-static void read_segment_notes(int fd, const Elf64_Ehdr *eh, uint64_t fsize,
-			       struct debug_facts *facts)
-{
-	if (eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
-	    eh->e_phentsize != sizeof(Elf64_Phdr) ||
-	    !range_ok(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), fsize))
-		return;
-	Elf64_Phdr *ph = malloc(eh->e_phnum * sizeof(*ph));
-	if (!ph)
-		return;
-	if (pread_full(fd, ph, eh->e_phnum * sizeof(*ph), eh->e_phoff))
-		for (unsigned i = 0; i < eh->e_phnum && !facts->build_id_len; i++)
-			if (ph[i].p_type == PT_NOTE)
-				read_notes(fd, ph[i].p_offset, ph[i].p_filesz,
-					   ph[i].p_align, fsize, facts);
-	free(ph);
+	struct debug_facts *facts = arg;
+	if ((strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0) &&
+	    sh->sh_type != SHT_NOBITS && sh->sh_size > 0 &&
+	    elf_range_ok(sh->sh_offset, sh->sh_size, f->size))
+		facts->has_debug_info = true;
+	else if (strcmp(name, ".gnu_debuglink") == 0)
+		read_debuglink(f, sh, facts);
+	else if (sh->sh_type == SHT_NOTE && !facts->build_id_len)
+		read_notes(f, sh->sh_offset, sh->sh_size, sh->sh_addralign, facts);
 }
 
 static struct pyag_error *read_facts(const char *path, struct debug_facts *facts)
 {
 	memset(facts, 0, sizeof(*facts));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pyag_error_errno(errno, "%s", path);
-	struct pyag_error *err = NULL;
-	struct stat st;
-	Elf64_Ehdr eh;
-	if (fstat(fd, &st) != 0) {
-		err = pyag_error_errno(errno, "%s", path);
-		goto out;
+	struct elf_file f;
+	struct pyag_error *err = elf_open(path, &f, NULL, NULL);
+	if (err)
+		return err;
+	err = elf_for_each_section(&f, section_facts, facts);
+	if (!err && !facts->build_id_len) {
+		/* build-id from PT_NOTE segments, for files without sections */
+		size_t nph;
+		Elf64_Phdr *ph = elf_program_headers(&f, &nph);
+		for (size_t i = 0; i < nph && !facts->build_id_len; i++)
+			if (ph[i].p_type == PT_NOTE)
+				read_notes(&f, ph[i].p_offset, ph[i].p_filesz,
+					   ph[i].p_align, facts);
+		free(ph);
 	}
-	if (!S_ISREG(st.st_mode) ||
-	    !pread_full(fd, &eh, sizeof(eh), 0) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: not an ELF file", path);
-		goto out;
-	}
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: not a 64-bit little-endian ELF file",
-					path);
-		goto out;
-	}
-	err = read_sections(fd, path, &eh, (uint64_t)st.st_size, facts);
-	if (!err && !facts->build_id_len)
-		read_segment_notes(fd, &eh, (uint64_t)st.st_size, facts);
-out:
-	close(fd);
+	elf_close(&f);
 	return err;
 }
 

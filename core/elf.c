@@ -1,7 +1,9 @@
 /*
- * Just enough ELF to find the interpreter in a mapped file: the lowest
- * PT_LOAD (for the load bias) and the .PyRuntime / .AsyncioDebug sections.
- * The file is untrusted: every table is bounds-checked against its size.
+ * ELF files on disk, untrusted: open one (64-bit little-endian), read its
+ * program and section headers, every table bounds-checked against the file
+ * size. Used to find the interpreter in a mapped file (the lowest PT_LOAD
+ * for the load bias, the .PyRuntime / .AsyncioDebug sections) and by
+ * debuginfo.c (build-ids, .gnu_debuglink, .debug_info).
  */
 #include <elf.h>
 #include <errno.h>
@@ -14,21 +16,19 @@
 #include "internal.h"
 
 #define MAX_PHDRS 4096u
+#define MAX_SECTIONS 65536u
 #define MAX_SHSTRTAB (1u << 20)
 
-/* the file being read, for the read trace */
-struct elf_src {
-	int fd;
-	const char *path;
-	const struct pyag_reader *trace;
-};
-
-static bool pread_all(const struct elf_src *src, void *buf, size_t size, uint64_t off)
+bool elf_range_ok(uint64_t off, uint64_t size, uint64_t fsize)
 {
-	int fd = src->fd;
+	return off <= fsize && size <= fsize - off;
+}
+
+bool elf_pread(const struct elf_file *f, void *buf, size_t size, uint64_t off)
+{
 	size_t done = 0;
 	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done,
+		ssize_t n = pread(f->fd, (char *)buf + done, size - done,
 				  (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -36,37 +36,103 @@ static bool pread_all(const struct elf_src *src, void *buf, size_t size, uint64_
 			return false;
 		done += (size_t)n;
 	}
-	if (src->trace && src->trace->trace)
-		src->trace->trace(src->trace->trace_arg, src->path, off, size, 1);
+	if (f->trace && f->trace->trace)
+		f->trace->trace(f->trace->trace_arg, f->trace_name, off, size, 1);
 	return true;
 }
 
-static struct pyag_error *read_sections(const struct elf_src *src, const char *path,
-					const Elf64_Ehdr *eh, uint64_t fsize,
-					struct elf_info *info)
+struct pyag_error *elf_open(const char *path, struct elf_file *f,
+			    const struct pyag_reader *trace, const char *trace_name)
 {
-	if (eh->e_shoff == 0 || eh->e_shnum == 0)
+	memset(f, 0, sizeof(*f));
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return pyag_error_errno(errno, "%s", path);
+	f->path = path;
+	f->trace = trace;
+	f->trace_name = trace_name ? trace_name : path;
+	struct stat st;
+	struct pyag_error *err = NULL;
+	if (fstat(f->fd, &st) != 0)
+		err = pyag_error_errno(errno, "%s", path);
+	else if (!S_ISREG(st.st_mode) || !elf_pread(f, &f->eh, sizeof(f->eh), 0) ||
+		 memcmp(f->eh.e_ident, ELFMAG, SELFMAG) != 0)
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT, "%s: not an ELF file", path);
+	else if (f->eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+		 f->eh.e_ident[EI_DATA] != ELFDATA2LSB)
+		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					"%s: not a 64-bit little-endian ELF file", path);
+	f->size = (uint64_t)st.st_size;
+	if (err)
+		elf_close(f);
+	return err;
+}
+
+void elf_close(struct elf_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret)
+{
+	const Elf64_Ehdr *eh = &f->eh;
+	*n_ret = 0;
+	if (eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    !elf_range_ok(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), f->size))
+		return NULL;
+	Elf64_Phdr *ph = malloc(eh->e_phnum * sizeof(*ph));
+	if (ph && !elf_pread(f, ph, eh->e_phnum * sizeof(*ph), eh->e_phoff)) {
+		free(ph);
+		ph = NULL;
+	}
+	if (ph)
+		*n_ret = eh->e_phnum;
+	return ph;
+}
+
+struct pyag_error *elf_for_each_section(const struct elf_file *f,
+					elf_section_fn *fn, void *arg)
+{
+	const Elf64_Ehdr *eh = &f->eh;
+	const char *path = f->path;
+	Elf64_Shdr first;
+	uint64_t n = eh->e_shnum;
+	uint64_t strndx = eh->e_shstrndx;
+	if (eh->e_shoff == 0)
 		return NULL;  /* no section headers: not an error */
 	if (eh->e_shentsize != sizeof(Elf64_Shdr) ||
-	    eh->e_shstrndx >= eh->e_shnum ||
-	    eh->e_shoff > fsize ||
-	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > fsize - eh->e_shoff)
+	    !elf_range_ok(eh->e_shoff, sizeof(first), f->size) ||
+	    !elf_pread(f, &first, sizeof(first), eh->e_shoff))
 		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					 "%s: bad section header table", path);
-	size_t n = eh->e_shnum;
+	/* more than 0xff00 sections: the real counts are in section 0 */
+	if (n == 0)
+		n = first.sh_size;
+	if (strndx == SHN_XINDEX)
+		strndx = first.sh_link;
+	if (n == 0)
+		return NULL;
+	if (n > MAX_SECTIONS || strndx >= n ||
+	    !elf_range_ok(eh->e_shoff, n * sizeof(Elf64_Shdr), f->size))
+		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					 "%s: bad section header table", path);
 	Elf64_Shdr *sh = malloc(n * sizeof(*sh));
+	char *names = NULL;
+	struct pyag_error *err = NULL;
 	if (!sh)
 		return &pyag_enomem;
-	struct pyag_error *err = NULL;
-	char *names = NULL;
-	if (!pread_all(src, sh, n * sizeof(*sh), eh->e_shoff)) {
+	if (!elf_pread(f, sh, n * sizeof(*sh), eh->e_shoff)) {
 		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					"%s: cannot read section headers", path);
 		goto out;
 	}
-	const Elf64_Shdr *strsh = &sh[eh->e_shstrndx];
+	const Elf64_Shdr *strsh = &sh[strndx];
 	if (strsh->sh_size == 0 || strsh->sh_size > MAX_SHSTRTAB ||
-	    strsh->sh_offset > fsize || strsh->sh_size > fsize - strsh->sh_offset) {
+	    strsh->sh_type == SHT_NOBITS ||
+	    !elf_range_ok(strsh->sh_offset, strsh->sh_size, f->size)) {
 		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					"%s: bad section name table", path);
 		goto out;
@@ -76,87 +142,63 @@ static struct pyag_error *read_sections(const struct elf_src *src, const char *p
 		err = &pyag_enomem;
 		goto out;
 	}
-	if (!pread_all(src, names, strsh->sh_size, strsh->sh_offset)) {
+	if (!elf_pread(f, names, strsh->sh_size, strsh->sh_offset)) {
 		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					"%s: cannot read section names", path);
 		goto out;
 	}
 	names[strsh->sh_size] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (sh[i].sh_name >= strsh->sh_size)
-			continue;
-		const char *name = names + sh[i].sh_name;
-		struct elf_section_info *dst = NULL;
-		if (strcmp(name, ".PyRuntime") == 0)
-			dst = &info->pyruntime;
-		else if (strcmp(name, ".AsyncioDebug") == 0)
-			dst = &info->asynciodebug;
-		if (dst && sh[i].sh_type != SHT_NOBITS && sh[i].sh_addr) {
-			dst->addr = sh[i].sh_addr;
-			dst->size = sh[i].sh_size;
-			dst->offset = sh[i].sh_offset;
-			dst->found = true;
-		}
-	}
+	for (uint64_t i = 0; i < n; i++)
+		fn(arg, f, sh[i].sh_name < strsh->sh_size ? names + sh[i].sh_name : "",
+		   &sh[i]);
 out:
 	free(names);
 	free(sh);
 	return err;
 }
 
+/* ---- the interpreter's sections ---------------------------------------- */
+
+static void find_python_sections(void *arg, const struct elf_file *f,
+				 const char *name, const Elf64_Shdr *sh)
+{
+	(void)f;
+	struct elf_info *info = arg;
+	struct elf_section_info *dst = NULL;
+	if (strcmp(name, ".PyRuntime") == 0)
+		dst = &info->pyruntime;
+	else if (strcmp(name, ".AsyncioDebug") == 0)
+		dst = &info->asynciodebug;
+	if (dst && sh->sh_type != SHT_NOBITS && sh->sh_addr) {
+		dst->addr = sh->sh_addr;
+		dst->size = sh->sh_size;
+		dst->offset = sh->sh_offset;
+		dst->found = true;
+	}
+}
+
 struct pyag_error *elf_read_info(const char *path, struct elf_info *info,
 				 const struct pyag_reader *trace, const char *trace_name)
 {
 	memset(info, 0, sizeof(*info));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pyag_error_errno(errno, "%s", path);
-	struct elf_src src = { fd, trace_name ? trace_name : path, trace };
-	struct pyag_error *err = NULL;
-	struct stat st;
-	Elf64_Ehdr eh;
-	Elf64_Phdr *ph = NULL;
-	if (fstat(fd, &st) != 0) {
-		err = pyag_error_errno(errno, "%s", path);
-		goto out;
-	}
-	uint64_t fsize = (uint64_t)st.st_size;
-	if (!pread_all(&src, &eh, sizeof(eh), 0) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: not an ELF file", path);
-		goto out;
-	}
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB) {
-		err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					"%s: not a 64-bit little-endian ELF file", path);
-		goto out;
-	}
-	info->type = eh.e_type;
-	if (eh.e_phnum && eh.e_phentsize == sizeof(Elf64_Phdr) &&
-	    eh.e_phnum <= MAX_PHDRS && eh.e_phoff <= fsize &&
-	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) <= fsize - eh.e_phoff) {
-		ph = malloc(eh.e_phnum * sizeof(*ph));
-		if (!ph) {
-			err = &pyag_enomem;
-			goto out;
-		}
-		if (pread_all(&src, ph, eh.e_phnum * sizeof(*ph), eh.e_phoff)) {
-			for (unsigned i = 0; i < eh.e_phnum; i++) {
-				if (ph[i].p_type != PT_LOAD)
-					continue;
-				uint64_t base = ph[i].p_vaddr - ph[i].p_offset;
-				if (!info->has_load || base < info->first_load_vaddr) {
-					info->first_load_vaddr = base;
-					info->has_load = true;
-				}
-			}
+	struct elf_file f;
+	struct pyag_error *err = elf_open(path, &f, trace, trace_name);
+	if (err)
+		return err;
+	info->type = f.eh.e_type;
+	size_t nph;
+	Elf64_Phdr *ph = elf_program_headers(&f, &nph);
+	for (size_t i = 0; i < nph; i++) {
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		uint64_t base = ph[i].p_vaddr - ph[i].p_offset;
+		if (!info->has_load || base < info->first_load_vaddr) {
+			info->first_load_vaddr = base;
+			info->has_load = true;
 		}
 	}
-	err = read_sections(&src, path, &eh, fsize, info);
-out:
 	free(ph);
-	close(fd);
+	err = elf_for_each_section(&f, find_python_sections, info);
+	elf_close(&f);
 	return err;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <elf.h>
+
 #include "pyag.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
@@ -201,6 +203,31 @@ struct elf_info {
 	struct elf_section_info pyruntime;
 	struct elf_section_info asynciodebug;
 };
+
+/* An open ELF64 little-endian file (elf_open checks the header). Reads
+ * are reported to trace's read trace as trace_name. */
+struct elf_file {
+	int fd;
+	uint64_t size;
+	Elf64_Ehdr eh;
+	const char *path;
+	const struct pyag_reader *trace;
+	const char *trace_name;
+};
+struct pyag_error *elf_open(const char *path, struct elf_file *f,
+			    const struct pyag_reader *trace,
+			    const char *trace_name) HIDDEN;
+void elf_close(struct elf_file *f) HIDDEN;
+bool elf_pread(const struct elf_file *f, void *buf, size_t size, uint64_t off) HIDDEN;
+bool elf_range_ok(uint64_t off, uint64_t size, uint64_t fsize) HIDDEN;
+/* The program headers (malloc'd), or NULL when absent or out of bounds. */
+Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret) HIDDEN;
+/* Call fn for every section with its name ("" when out of bounds); an
+ * error when the section table itself is bad. */
+typedef void elf_section_fn(void *arg, const struct elf_file *f,
+			    const char *name, const Elf64_Shdr *sh);
+struct pyag_error *elf_for_each_section(const struct elf_file *f,
+					elf_section_fn *fn, void *arg) HIDDEN;
 
 /* Read the ELF header, program and section headers of a file. */
 /* trace/trace_name: report the reads to trace's read trace, as trace_name */
