@@ -1,5 +1,7 @@
 /* Unit tests of libpyag's core modules, on synthetic data. */
 #include <check.h>
+#include <elf.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,54 @@ START_TEST(test_reader_cache_bounded)
 		}
 	pyag_reader_destroy(r);
 	fake_destroy(m);
+}
+END_TEST
+
+/* A core whose segments overlap: one reserves [0x1000, 0x4000) but holds
+ * only its first page, another holds the page at 0x3000. Reads through the
+ * cache (read-ahead runs across both) must find the second one's bytes. */
+START_TEST(test_core_overlapping_segments)
+{
+	char path[] = "/tmp/pyag-core-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	uint8_t file[0x3000];
+	memset(file, 0, sizeof(file));
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)file;
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_CORE;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_phentsize = sizeof(Elf64_Phdr);
+	eh->e_phnum = 2;
+	eh->e_ehsize = sizeof(*eh);
+	Elf64_Phdr *ph = (Elf64_Phdr *)(file + sizeof(*eh));
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_vaddr = 0x1000,
+			      .p_filesz = 0x1000, .p_memsz = 0x3000 };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x2000, .p_vaddr = 0x3000,
+			      .p_filesz = 0x1000, .p_memsz = 0x1000 };
+	memset(file + 0x1000, 0xaa, 0x1000);
+	memset(file + 0x2000, 0xbb, 0x1000);
+	ck_assert_int_eq(write(fd, file, sizeof(file)), (int)sizeof(file));
+	close(fd);
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_core(path, &r));
+	uint8_t b[16];
+	ck_assert_ptr_null(pyag_reader_read(r, 0x1ff8, b, 8));  /* fills the cache */
+	ck_assert_int_eq(b[0], 0xaa);
+	ck_assert_ptr_null(pyag_reader_read(r, 0x3008, b, 16));
+	ck_assert_int_eq(b[0], 0xbb);
+	ck_assert_int_eq(b[15], 0xbb);
+	struct pyag_error *err = pyag_reader_read(r, 0x2008, b, 8);  /* reserved only */
+	ck_assert_ptr_nonnull(err);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_FAULT);
+	pyag_error_destroy(err);
+	pyag_reader_destroy(r);
+	unlink(path);
 }
 END_TEST
 
@@ -609,6 +659,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_error_context);
 	tcase_add_test(tc, test_reader_cache);
 	tcase_add_test(tc, test_reader_cache_bounded);
+	tcase_add_test(tc, test_core_overlapping_segments);
 	tcase_add_test(tc, test_read_cstr);
 	tcase_add_test(tc, test_decode_line);
 	tcase_add_test(tc, test_py_repr);
