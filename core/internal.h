@@ -124,6 +124,11 @@ struct pyag_reader {
 	size_t npages;
 	size_t max_pages;       /* bound on cached pages */
 	unsigned readahead;     /* pages fetched on a miss */
+	uint8_t **chunks;       /* memory the cached pages point into */
+	size_t nchunks, cap_chunks;
+	size_t chunk_used;      /* bytes taken of the last chunk */
+	uint64_t last_page;     /* the page of the last cache hit ... */
+	const uint8_t *last_data; /* ... and its bytes (NULL: none) */
 	/* statistics */
 	uint64_t bytes_read;    /* bytes fetched from the target */
 	uint64_t read_calls;    /* raw reads issued */

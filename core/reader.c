@@ -10,11 +10,16 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
 #define DEFAULT_MAX_PAGES (64u * 1024u)   /* 256 MiB at most */
 #define DEFAULT_READAHEAD 4u
+/* Cached pages live in chunks mapped for the purpose (huge pages where the
+ * kernel gives them: a capture touches tens of thousands of pages, and
+ * faulting them in one by one costs more than reading them). */
+#define CHUNK_SIZE (8u << 20)
 
 void reader_init(struct pyag_reader *r, const struct reader_ops *ops)
 {
@@ -34,12 +39,47 @@ static size_t slot_hash(uint64_t page, size_t nslots)
 
 static void cache_clear(struct pyag_reader *r)
 {
-	for (size_t i = 0; i < r->nslots; i++)
-		free(r->slots[i].data);
+	for (size_t i = 0; i < r->nchunks; i++)
+		munmap(r->chunks[i], CHUNK_SIZE);
+	free(r->chunks);
+	r->chunks = NULL;
+	r->nchunks = r->cap_chunks = 0;
+	r->chunk_used = CHUNK_SIZE;
 	free(r->slots);
 	r->slots = NULL;
 	r->nslots = 0;
 	r->npages = 0;
+	r->last_data = NULL;
+}
+
+/* Room for size bytes of page data, not taken until block_take. */
+static uint8_t *block_get(struct pyag_reader *r, size_t size)
+{
+	if (r->nchunks && r->chunk_used + size <= CHUNK_SIZE)
+		return r->chunks[r->nchunks - 1] + r->chunk_used;
+	if (r->nchunks == r->cap_chunks) {
+		size_t cap = r->cap_chunks ? r->cap_chunks * 2 : 16;
+		uint8_t **c = realloc(r->chunks, cap * sizeof(*c));
+		if (!c)
+			return NULL;
+		r->chunks = c;
+		r->cap_chunks = cap;
+	}
+	void *m = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(m, CHUNK_SIZE, MADV_HUGEPAGE);
+#endif
+	r->chunks[r->nchunks++] = m;
+	r->chunk_used = 0;
+	return m;
+}
+
+static void block_take(struct pyag_reader *r, size_t size)
+{
+	r->chunk_used += size;
 }
 
 static struct page_slot *cache_lookup(struct pyag_reader *r, uint64_t page)
@@ -78,21 +118,26 @@ static bool cache_grow(struct pyag_reader *r)
 	return true;
 }
 
-/* Insert a page; data is taken over (NULL marks it unreadable). */
+/* Insert a page: data points into a chunk of r->chunks (NULL marks it
+ * unreadable). The caller made room (cache_room). */
 static void cache_insert(struct pyag_reader *r, uint64_t page, uint8_t *data)
 {
-	if (r->npages >= r->max_pages)
-		cache_clear(r);
-	if ((r->npages + 1) * 4 > r->nslots * 3 && !cache_grow(r)) {
-		free(data);
-		return;
-	}
+	if ((r->npages + 1) * 4 > r->nslots * 3 && !cache_grow(r))
+		return;  /* no memory for a bigger table: not cached */
 	size_t i = slot_hash(page, r->nslots);
 	while (r->slots[i].page)
 		i = (i + 1) & (r->nslots - 1);
 	r->slots[i].page = page + 1;
 	r->slots[i].data = data;
 	r->npages++;
+}
+
+/* Room for n more pages: when the cache is full it is emptied, so memory
+ * never grows with the target. */
+static void cache_room(struct pyag_reader *r, unsigned n)
+{
+	if (r->npages + n > r->max_pages)
+		cache_clear(r);
 }
 
 static struct pyag_error *raw_read(struct pyag_reader *r, uint64_t address,
@@ -107,7 +152,8 @@ static struct pyag_error *raw_read(struct pyag_reader *r, uint64_t address,
 	return err;
 }
 
-/* Fetch the page holding `page` into the cache, with read-ahead. */
+/* Fetch the page holding `page` into the cache, with read-ahead: the run is
+ * read straight into chunk memory, which its pages then point into. */
 static struct pyag_error *cache_fill(struct pyag_reader *r, uint64_t page,
 				     struct page_slot **ret)
 {
@@ -119,7 +165,8 @@ static struct pyag_error *cache_fill(struct pyag_reader *r, uint64_t page,
 			break;
 		}
 	}
-	uint8_t *block = malloc((size_t)n * PYAG_PAGE_SIZE);
+	cache_room(r, n);
+	uint8_t *block = block_get(r, (size_t)n * PYAG_PAGE_SIZE);
 	if (!block)
 		return &pyag_enomem;
 	struct pyag_error *err = NULL;
@@ -127,10 +174,8 @@ static struct pyag_error *cache_fill(struct pyag_reader *r, uint64_t page,
 		err = raw_read(r, page * PYAG_PAGE_SIZE, block,
 			       (size_t)n * PYAG_PAGE_SIZE);
 		if (err) {
-			if (err->code != PYAG_ERROR_FAULT) {
-				free(block);
+			if (err->code != PYAG_ERROR_FAULT)
 				return err;
-			}
 			pyag_error_destroy(err);
 			n = 1;  /* the run crosses into an unmapped page */
 		}
@@ -138,7 +183,6 @@ static struct pyag_error *cache_fill(struct pyag_reader *r, uint64_t page,
 	if (n == 1) {
 		err = raw_read(r, page * PYAG_PAGE_SIZE, block, PYAG_PAGE_SIZE);
 		if (err) {
-			free(block);
 			if (err->code != PYAG_ERROR_FAULT)
 				return err;
 			pyag_error_destroy(err);
@@ -147,16 +191,9 @@ static struct pyag_error *cache_fill(struct pyag_reader *r, uint64_t page,
 			return NULL;
 		}
 	}
-	for (unsigned k = 0; k < n; k++) {
-		uint8_t *data = malloc(PYAG_PAGE_SIZE);
-		if (!data) {
-			free(block);
-			return &pyag_enomem;
-		}
-		memcpy(data, block + (size_t)k * PYAG_PAGE_SIZE, PYAG_PAGE_SIZE);
-		cache_insert(r, page + k, data);
-	}
-	free(block);
+	block_take(r, (size_t)n * PYAG_PAGE_SIZE);
+	for (unsigned k = 0; k < n; k++)
+		cache_insert(r, page + k, block + (size_t)k * PYAG_PAGE_SIZE);
 	*ret = cache_lookup(r, page);
 	return NULL;
 }
@@ -170,6 +207,13 @@ struct pyag_error *pyag_reader_read(struct pyag_reader *r, uint64_t address,
 		return pyag_error_fault(address, size);
 	if (!r->cached)
 		return raw_read(r, address, buf, size);
+	/* the common case: fields of the object read just before */
+	uint64_t first = address / PYAG_PAGE_SIZE;
+	if (r->last_data && first == r->last_page &&
+	    address % PYAG_PAGE_SIZE + size <= PYAG_PAGE_SIZE) {
+		memcpy(buf, r->last_data + address % PYAG_PAGE_SIZE, size);
+		return NULL;
+	}
 	uint8_t *out = buf;
 	uint64_t addr = address;
 	size_t left = size;
@@ -196,6 +240,8 @@ struct pyag_error *pyag_reader_read(struct pyag_reader *r, uint64_t address,
 			}
 		} else {
 			memcpy(out, s->data + off, n);
+			r->last_page = page;
+			r->last_data = s->data;
 		}
 		out += n;
 		addr += n;
