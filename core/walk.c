@@ -806,22 +806,30 @@ static void walk_task_list(struct walker *w, uint64_t head, int64_t interp,
 	uint64_t node;
 	struct pyag_error *err = reader_read_u64(w->r, head + l->llist_next, &node);
 	size_t n = 0;
+	/* Brent's cycle detection: a loop is found even through nodes whose
+	 * tasks cannot be read (and so are never recorded) */
+	uint64_t mark = head, steps = 0, power = 1;
 	while (!err && node != head) {
 		if (!node) {
 			snapshot_warn(w->snap, "%s: task list broken (NULL link after "
 				      "%zu tasks)", what, n);
 			return;
 		}
-		if (w->snap->ntasks >= w->lim->max_tasks) {
+		if (w->snap->ntasks >= w->lim->max_tasks || n >= w->lim->max_tasks) {
 			snapshot_warn(w->snap, "%s: more than %zu tasks, stopped",
 				      what, w->lim->max_tasks);
 			return;
 		}
 		uint64_t task = node - l->task_node;
-		if (snapshot_find(w->snap, task) >= 0) {
+		if (node == mark || snapshot_find(w->snap, task) >= 0) {
 			snapshot_warn(w->snap, "%s: task list loops back to task "
 				      "0x%llx, stopped", what, (unsigned long long)task);
 			return;
+		}
+		if (++steps == power) {
+			mark = node;
+			power *= 2;
+			steps = 0;
 		}
 		read_future(w, task, true, interp, native_thread_id);
 		n++;
