@@ -195,6 +195,32 @@ static struct pyag_error *dw_dieoffset(const struct dw_file *f, Dwarf_Die die,
 	return NULL;
 }
 
+/*
+ * The next sibling of die (dwarf_siblingof_b), which must lie after it in
+ * the section: a corrupt sibling link pointing back would loop. On such a
+ * link *err says so and DW_DLV_NO_ENTRY ends the iteration.
+ */
+static int dw_sibling(const struct dw_file *f, Dwarf_Die die, Dwarf_Die *sib,
+		      Dwarf_Error *e, struct pyag_error **err)
+{
+	int res = dwarf_siblingof_b(f->dbg, die, 1, sib, e);
+	if (res != DW_DLV_OK)
+		return res;
+	Dwarf_Off at, next;
+	*err = dw_dieoffset(f, die, &at);
+	if (!*err)
+		*err = dw_dieoffset(f, *sib, &next);
+	if (!*err && next <= at)
+		*err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
+					 "%s: DWARF: the sibling of the DIE at 0x%llx "
+					 "is not after it", f->path, (unsigned long long)at);
+	if (!*err)
+		return DW_DLV_OK;
+	dw_free_die(f, *sib);
+	*sib = NULL;
+	return DW_DLV_NO_ENTRY;
+}
+
 /* An attribute, or *ret NULL when the DIE does not have it. */
 static struct pyag_error *dw_attr(const struct dw_file *f, Dwarf_Die die,
 				  Dwarf_Half at, Dwarf_Attribute *ret)
@@ -476,7 +502,7 @@ static struct pyag_error *scan_unit(struct dw_file *f, Dwarf_Die cu,
 		if (err || *nfound == ntypes)
 			break;
 		Dwarf_Die sib = NULL;
-		res = dwarf_siblingof_b(f->dbg, die, 1, &sib, &e);
+		res = dw_sibling(f, die, &sib, &e, &err);
 		dw_free_die(f, die);
 		die = sib;
 	}
@@ -817,7 +843,7 @@ static struct pyag_error *find_member(const struct dw_file *f, Dwarf_Off agg,
 		if (err || *found)
 			break;
 		Dwarf_Die sib = NULL;
-		res = dwarf_siblingof_b(f->dbg, die, 1, &sib, &e);
+		res = dw_sibling(f, die, &sib, &e, &err);
 		dw_free_die(f, die);
 		die = sib;
 	}
@@ -897,7 +923,7 @@ static struct pyag_error *find_enumerator(const struct dw_file *f,
 		if (err)
 			break;
 		Dwarf_Die sib = NULL;
-		res = dwarf_siblingof_b(f->dbg, die, 1, &sib, &e);
+		res = dw_sibling(f, die, &sib, &e, &err);
 		dw_free_die(f, die);
 		die = sib;
 	}
