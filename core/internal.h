@@ -321,6 +321,8 @@ struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
 					     uint64_t runtime_addr,
 					     uint64_t asyncio_addr,
 					     struct pyag_layout *ret) HIDDEN;
+/* The walker reads some structs whole, at most this many bytes of each. */
+#define LAYOUT_MAX_STRUCT_READ 4096u
 struct pyag_error *layout_validate(const struct pyag_layout *l) HIDDEN;
 /* Decode the python version for messages: "3.14.10". */
 void layout_version_string(uint64_t hexversion, char *buf, size_t size) HIDDEN;

@@ -289,6 +289,31 @@ struct pyag_error *layout_validate(const struct pyag_layout *l)
 				(unsigned long long)c->width, c->struct_name,
 				(unsigned long long)c->size);
 	}
+	/* The walker reads these structs whole into buffers of
+	 * LAYOUT_MAX_STRUCT_READ bytes: every field it takes from them must
+	 * lie inside that. */
+	static const char *const whole[] = { "tstate_", "frame_", "code_",
+		"unicode_", "gen_", "set_", "task_", "athread_" };
+	for (size_t i = 0; i < ARRAY_SIZE(checks); i++) {
+		const struct check *c = &checks[i];
+		for (size_t k = 0; k < ARRAY_SIZE(whole); k++) {
+			if (strncmp(c->name, whole[k], strlen(whole[k])) != 0)
+				continue;
+			if (k >= 6 && !l->have_asyncio)
+				continue;
+			if (c->offset + c->width > LAYOUT_MAX_STRUCT_READ)
+				return pyag_error_create(
+					PYAG_ERROR_CORRUPT,
+					"invalid debug offsets: %s (offset %llu) is "
+					"beyond the %u bytes read of %s", c->name,
+					(unsigned long long)c->offset,
+					LAYOUT_MAX_STRUCT_READ, c->struct_name);
+		}
+	}
+	if (l->gen_iframe + l->frame_size > LAYOUT_MAX_STRUCT_READ)
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "invalid debug offsets: generator frame "
+					 "beyond the bytes read");
 	if (l->llist_next > 8 || l->llist_prev > 8 ||
 	    l->gen_size < l->gen_iframe + l->frame_size)
 		return pyag_error_create(PYAG_ERROR_CORRUPT,

@@ -16,7 +16,7 @@
 
 #define TPFLAGS_LONG_SUBCLASS (1ul << 24)
 #define TPFLAGS_UNICODE_SUBCLASS (1ul << 28)
-#define MAX_STRUCT_READ 4096u
+#define MAX_STRUCT_READ LAYOUT_MAX_STRUCT_READ
 #define MAX_LINETABLE (1u << 20)
 #define TAG_MASK (~(uint64_t)7)   /* _PyStackRef tag bits */
 

@@ -297,6 +297,19 @@ START_TEST(test_layout_rejects)
 	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "task_node"));
 	pyag_error_destroy(err);
 	pyag_reader_invalidate(r);
+	/* inside a struct declared huge, but beyond what the walker reads of
+	 * it (found by the image fuzz target: an out-of-bounds index) */
+	uint64_t task_size;
+	ck_assert_ptr_null(reader_read_u64(r, py.asyncio_debug, &task_size));
+	fake_w64(py.m, py.asyncio_debug, 100000);
+	fake_w64(py.m, py.asyncio_debug + 48, 65536);
+	pyag_reader_invalidate(r);
+	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "beyond the 4096 bytes"));
+	pyag_error_destroy(err);
+	fake_w64(py.m, py.asyncio_debug, task_size);
+	pyag_reader_invalidate(r);
 	/* 3.13: no asyncio graph support */
 	fake_w64(py.m, py.runtime + 8, 0x030d12f0);
 	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
