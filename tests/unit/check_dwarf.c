@@ -448,14 +448,15 @@ START_TEST(test_bad_files)
 		}
 	}
 	/* a DIE whose sibling link points back (found by the DWARF fuzz
-	 * target): an error that says so, not a walk around the loop */
+	 * target): an error that says so, not a walk around the loop
+	 * (libdwarf 0.11 finds it itself, 20210528 leaves it to us) */
 	const char *src = getenv("top_srcdir");
 	snprintf(path, sizeof(path), "%s/fuzz/regressions/dwarf/timeout-sibling-loop",
 		 src ? src : ".");
 	if (access(path, R_OK) == 0) {
 		err = dwarf_struct_size(path, "struct outer", &u);
 		ck_assert_ptr_nonnull(err);
-		ck_assert_msg(strstr(pyag_error_message(err), "is not after it"),
+		ck_assert_msg(strcasestr(pyag_error_message(err), "sibling"),
 			      "%s", pyag_error_message(err));
 		pyag_error_destroy(err);
 	}
