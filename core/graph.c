@@ -18,26 +18,33 @@ struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g)
 	g->child_start = calloc(n + 1, sizeof(uint32_t));
 	g->child_list = malloc((nedges ? nedges : 1) * sizeof(uint32_t));
 	uint32_t *fill = calloc(n + 1, sizeof(uint32_t));
-	if (!g->child_start || !g->child_list || !fill) {
+	long *parent = malloc((nedges ? nedges : 1) * sizeof(long));
+	if (!g->child_start || !g->child_list || !fill || !parent) {
 		free(fill);
+		free(parent);
 		graph_deinit(g);
 		return &pyag_enomem;
 	}
-	/* count children per awaiter, then place them in record order */
+	/* count children per awaiter (looking each awaiter up once), then
+	 * place them in record order */
+	size_t e = 0;
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t k = 0; k < snap->tasks[i].nawaited_by; k++) {
 			long p = snapshot_find(snap, snap->tasks[i].awaited_by[k]);
+			parent[e++] = p;
 			if (p >= 0)
 				g->child_start[p + 1]++;
 		}
 	for (size_t i = 0; i < n; i++)
 		g->child_start[i + 1] += g->child_start[i];
+	e = 0;
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t k = 0; k < snap->tasks[i].nawaited_by; k++) {
-			long p = snapshot_find(snap, snap->tasks[i].awaited_by[k]);
+			long p = parent[e++];
 			if (p >= 0)
 				g->child_list[g->child_start[p] + fill[p]++] = (uint32_t)i;
 		}
+	free(parent);
 	free(fill);
 
 	/* Cycles: iterative depth-first search from every awaiter in record

@@ -31,10 +31,15 @@ struct arena {
 void *arena_alloc(struct arena *a, size_t size) HIDDEN;
 void arena_deinit(struct arena *a) HIDDEN;
 
+/* Open addressing over one array: a probe touches one cache line. */
+struct u64map_entry {
+	uint64_t key;
+	uint32_t val;
+	uint32_t used;
+};
+
 struct u64map {
-	uint64_t *keys;
-	uint32_t *vals;
-	uint8_t *used;
+	struct u64map_entry *e;
 	size_t cap, count;
 };
 
@@ -42,8 +47,14 @@ bool u64map_get(const struct u64map *m, uint64_t key, uint32_t *val) HIDDEN;
 bool u64map_put(struct u64map *m, uint64_t key, uint32_t val) HIDDEN;
 void u64map_deinit(struct u64map *m) HIDDEN;
 
+struct intern_slot {
+	const char *s;          /* NULL: empty */
+	uint32_t hash;          /* low bits of the string's hash */
+	uint32_t len;
+};
+
 struct intern {
-	const char **slots;
+	struct intern_slot *slots;
 	size_t cap, count;
 	struct arena arena;
 };

@@ -51,10 +51,11 @@ bool u64map_get(const struct u64map *m, uint64_t key, uint32_t *val)
 		return false;
 	size_t i = hash_u64(key) & (m->cap - 1);
 	for (;;) {
-		if (!m->used[i])
+		const struct u64map_entry *e = &m->e[i];
+		if (!e->used)
 			return false;
-		if (m->keys[i] == key) {
-			*val = m->vals[i];
+		if (e->key == key) {
+			*val = e->val;
 			return true;
 		}
 		i = (i + 1) & (m->cap - 1);
@@ -64,31 +65,19 @@ bool u64map_get(const struct u64map *m, uint64_t key, uint32_t *val)
 static bool u64map_grow(struct u64map *m)
 {
 	size_t cap = m->cap ? m->cap * 2 : 256;
-	uint64_t *keys = malloc(cap * sizeof(*keys));
-	uint32_t *vals = malloc(cap * sizeof(*vals));
-	uint8_t *used = calloc(cap, 1);
-	if (!keys || !vals || !used) {
-		free(keys);
-		free(vals);
-		free(used);
+	struct u64map_entry *e = calloc(cap, sizeof(*e));
+	if (!e)
 		return false;
-	}
 	for (size_t i = 0; i < m->cap; i++) {
-		if (!m->used[i])
+		if (!m->e[i].used)
 			continue;
-		size_t j = hash_u64(m->keys[i]) & (cap - 1);
-		while (used[j])
+		size_t j = hash_u64(m->e[i].key) & (cap - 1);
+		while (e[j].used)
 			j = (j + 1) & (cap - 1);
-		used[j] = 1;
-		keys[j] = m->keys[i];
-		vals[j] = m->vals[i];
+		e[j] = m->e[i];
 	}
-	free(m->keys);
-	free(m->vals);
-	free(m->used);
-	m->keys = keys;
-	m->vals = vals;
-	m->used = used;
+	free(m->e);
+	m->e = e;
 	m->cap = cap;
 	return true;
 }
@@ -98,25 +87,21 @@ bool u64map_put(struct u64map *m, uint64_t key, uint32_t val)
 	if ((m->count + 1) * 4 > m->cap * 3 && !u64map_grow(m))
 		return false;
 	size_t i = hash_u64(key) & (m->cap - 1);
-	while (m->used[i]) {
-		if (m->keys[i] == key) {
-			m->vals[i] = val;
+	while (m->e[i].used) {
+		if (m->e[i].key == key) {
+			m->e[i].val = val;
 			return true;
 		}
 		i = (i + 1) & (m->cap - 1);
 	}
-	m->used[i] = 1;
-	m->keys[i] = key;
-	m->vals[i] = val;
+	m->e[i] = (struct u64map_entry){ .key = key, .val = val, .used = 1 };
 	m->count++;
 	return true;
 }
 
 void u64map_deinit(struct u64map *m)
 {
-	free(m->keys);
-	free(m->vals);
-	free(m->used);
+	free(m->e);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -132,16 +117,18 @@ static size_t hash_bytes(const char *s, size_t n)
 
 const char *intern_get(struct intern *in, const char *s, size_t n)
 {
+	if (n > UINT32_MAX)
+		return NULL;
 	if ((in->count + 1) * 2 > in->cap) {
 		size_t cap = in->cap ? in->cap * 2 : 256;
-		const char **slots = calloc(cap, sizeof(*slots));
+		struct intern_slot *slots = calloc(cap, sizeof(*slots));
 		if (!slots)
 			return NULL;
 		for (size_t i = 0; i < in->cap; i++) {
-			if (!in->slots[i])
+			if (!in->slots[i].s)
 				continue;
-			size_t j = hash_bytes(in->slots[i], strlen(in->slots[i])) & (cap - 1);
-			while (slots[j])
+			size_t j = in->slots[i].hash & (cap - 1);
+			while (slots[j].s)
 				j = (j + 1) & (cap - 1);
 			slots[j] = in->slots[i];
 		}
@@ -149,18 +136,19 @@ const char *intern_get(struct intern *in, const char *s, size_t n)
 		in->slots = slots;
 		in->cap = cap;
 	}
-	size_t i = hash_bytes(s, n) & (in->cap - 1);
-	while (in->slots[i]) {
-		if (strncmp(in->slots[i], s, n) == 0 && in->slots[i][n] == '\0')
-			return in->slots[i];
-		i = (i + 1) & (in->cap - 1);
+	uint32_t h = (uint32_t)hash_bytes(s, n);
+	size_t i = h & (in->cap - 1);
+	for (; in->slots[i].s; i = (i + 1) & (in->cap - 1)) {
+		const struct intern_slot *sl = &in->slots[i];
+		if (sl->hash == h && sl->len == n && memcmp(sl->s, s, n) == 0)
+			return sl->s;
 	}
 	char *copy = arena_alloc(&in->arena, n + 1);
 	if (!copy)
 		return NULL;
 	memcpy(copy, s, n);
 	copy[n] = '\0';
-	in->slots[i] = copy;
+	in->slots[i] = (struct intern_slot){ .s = copy, .hash = h, .len = (uint32_t)n };
 	in->count++;
 	return copy;
 }
