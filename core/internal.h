@@ -137,7 +137,9 @@ struct pyag_reader {
 	unsigned readahead;     /* pages fetched on a miss */
 	uint8_t **chunks;       /* memory the cached pages point into */
 	size_t nchunks, cap_chunks;
-	size_t chunk_used;      /* bytes taken of the last chunk */
+	size_t cur_chunk;       /* the chunk being filled */
+	size_t chunks_mapped;   /* chunks ever mapped (memory reuse shows here) */
+	size_t chunk_used;      /* bytes taken of it */
 	uint64_t last_page;     /* the page of the last cache hit ... */
 	const uint8_t *last_data; /* ... and its bytes (NULL: none) */
 	/* statistics */

@@ -93,6 +93,37 @@ START_TEST(test_reader_cache_bounded)
 }
 END_TEST
 
+/* A cache bigger than one chunk of page memory, filled several times over:
+ * every read still gives the right bytes, and the memory of the first fill
+ * is reused instead of growing with what was read. */
+START_TEST(test_reader_cache_reuses_memory)
+{
+	enum { PAGES = 12000, MAX = 3000 };
+	struct fake_mem *m = fake_create();
+	uint64_t a = fake_alloc(m, (uint64_t)PAGES * 4096);
+	for (unsigned p = 0; p < PAGES; p++)
+		fake_w32(m, a + (uint64_t)p * 4096 + 4092, p + 1);
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, m, &r));
+	r->max_pages = MAX;
+	size_t chunks = 0;
+	for (int round = 0; round < 2; round++)
+		for (unsigned p = 0; p < PAGES; p++) {
+			uint32_t v;
+			ck_assert_ptr_null(pyag_reader_read(r, a + (uint64_t)p * 4096 + 4092,
+							    &v, 4));
+			ck_assert_uint_eq(v, p + 1);
+			ck_assert_uint_le(r->npages, MAX);
+			if (p == MAX - 1 && round == 0)
+				chunks = r->nchunks;
+		}
+	ck_assert_uint_gt(chunks, 1);  /* the test spans chunks */
+	ck_assert_uint_eq(r->chunks_mapped, chunks);
+	pyag_reader_destroy(r);
+	fake_destroy(m);
+}
+END_TEST
+
 /* A core whose segments overlap: one reserves [0x1000, 0x4000) but holds
  * only its first page, another holds the page at 0x3000. Reads through the
  * cache (read-ahead runs across both) must find the second one's bytes. */
@@ -685,6 +716,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_error_context);
 	tcase_add_test(tc, test_reader_cache);
 	tcase_add_test(tc, test_reader_cache_bounded);
+	tcase_add_test(tc, test_reader_cache_reuses_memory);
 	tcase_add_test(tc, test_core_overlapping_segments);
 	tcase_add_test(tc, test_read_cstr);
 	tcase_add_test(tc, test_decode_line);
