@@ -275,7 +275,7 @@ static bool *select_records(const struct snapshot *snap, const struct options *o
 		while (head < tail) {
 			const struct task_rec *t = &snap->tasks[queue[head++]];
 			for (uint32_t k = 0; k < t->nawaited_by; k++) {
-				long p = snapshot_find(snap, t->awaited_by[k]);
+				long p = snapshot_awaiter(snap, t, k);
 				if (p >= 0 && !sel[p]) {
 					sel[p] = true;
 					queue[tail++] = (uint32_t)p;

@@ -140,8 +140,9 @@ void format_callgraph_task(struct strbuf *sb, const struct render_ctx *ctx,
 			sp--;
 			continue;
 		}
-		uint64_t a = t->awaited_by[f->next++];
-		long ai = snapshot_find(snap, a);
+		uint32_t k = f->next++;
+		uint64_t a = t->awaited_by[k];
+		long ai = snapshot_awaiter(snap, t, k);
 		callgraph_header(sb, snap, ai, a, level + 1);
 		if (ai >= 0 && on_path[ai]) {
 			sb_puts(sb, "  <- await cycle, shown above\n");
@@ -530,7 +531,7 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		if (!(t->listed || !t->is_task) || !ctx->selected[i])
 			continue;
 		for (uint32_t k = 0; k < t->nawaited_by; k++) {
-			long p = snapshot_find(snap, t->awaited_by[k]);
+			long p = snapshot_awaiter(snap, t, k);
 			if (p < 0)
 				continue;
 			awaiter[p] = true;
@@ -686,7 +687,7 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 			continue;
 		}
 		for (uint32_t k = 0; k < t->nawaited_by; k++) {
-			long p = snapshot_find(snap, t->awaited_by[k]);
+			long p = snapshot_awaiter(snap, t, k);
 			chain.len = 0;
 			sb_puts(&chain, "");
 			const char *aname = "Unknown";
@@ -780,7 +781,7 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
 		if (!ctx->selected[i])
 			continue;
 		for (uint32_t k = 0; k < t->nawaited_by; k++) {
-			long p = snapshot_find(snap, t->awaited_by[k]);
+			long p = snapshot_awaiter(snap, t, k);
 			if (p < 0 || !ctx->selected[p])
 				continue;
 			bool red = false;

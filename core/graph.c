@@ -30,7 +30,7 @@ struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g)
 	size_t e = 0;
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t k = 0; k < snap->tasks[i].nawaited_by; k++) {
-			long p = snapshot_find(snap, snap->tasks[i].awaited_by[k]);
+			long p = snapshot_awaiter(snap, &snap->tasks[i], k);
 			parent[e++] = p;
 			if (p >= 0)
 				g->child_start[p + 1]++;

@@ -372,6 +372,9 @@ struct task_rec {
 	 * are what python -m asyncio ps/pstree see (they follow it). */
 	uint32_t ncapture;
 	uint64_t *awaited_by;
+	/* awaited_by[k] as an index into tasks (-1: no record), filled by the
+	 * walk; NULL: look the address up */
+	int32_t *awaited_idx;
 	uint32_t nawaited_by;
 };
 
@@ -425,6 +428,9 @@ void snapshot_deinit(struct snapshot *snap) HIDDEN;
 void snapshot_warn(struct snapshot *snap, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
 /* Index of a task/future record by address, or -1. */
 long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;
+/* The record of t's k-th awaiter, -1 if it has none. */
+long snapshot_awaiter(const struct snapshot *snap, const struct task_rec *t,
+		      uint32_t k) HIDDEN;
 struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr) HIDDEN;
 const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n) HIDDEN;
 

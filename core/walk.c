@@ -137,6 +137,14 @@ long snapshot_find(const struct snapshot *snap, uint64_t addr)
 	return u64map_get(&snap->index, addr, &v) ? (long)v : -1;
 }
 
+long snapshot_awaiter(const struct snapshot *snap, const struct task_rec *t,
+		      uint32_t k)
+{
+	if (t->awaited_idx)
+		return t->awaited_idx[k];
+	return snapshot_find(snap, t->awaited_by[k]);
+}
+
 struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr)
 {
 	if (snap->ntasks == snap->cap_tasks) {
@@ -845,19 +853,33 @@ static void walk_task_list(struct walker *w, uint64_t head, int64_t interp,
  * future_add_to_awaited_by) and tasks of lists we could not read. */
 static void walk_awaiters(struct walker *w)
 {
-	for (size_t i = 0; i < w->snap->ntasks; i++) {
-		for (uint32_t k = 0; k < w->snap->tasks[i].nawaited_by; k++) {
-			uint64_t a = w->snap->tasks[i].awaited_by[k];
-			if (snapshot_find(w->snap, a) >= 0)
-				continue;
-			if (w->snap->ntasks >= w->lim->max_tasks) {
-				snapshot_warn(w->snap, "more than %zu tasks and futures, "
+	struct snapshot *snap = w->snap;
+	bool full = false;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		uint32_t n = snap->tasks[i].nawaited_by;
+		if (!n)
+			continue;
+		/* each awaiter is looked up once, here, for every later user */
+		int32_t *idx = arena_alloc(&snap->mem, n * sizeof(*idx));
+		for (uint32_t k = 0; k < n; k++) {
+			uint64_t a = snap->tasks[i].awaited_by[k];
+			long p = snapshot_find(snap, a);
+			if (p < 0 && !full && snap->ntasks >= w->lim->max_tasks) {
+				snapshot_warn(snap, "more than %zu tasks and futures, "
 					      "awaiters not followed", w->lim->max_tasks);
-				return;
+				full = true;
 			}
-			read_future(w, a, false, w->snap->tasks[i].interp_id,
-				    w->snap->tasks[i].native_thread_id);
+			if (p < 0 && !full) {
+				struct task_rec *f = read_future(w, a, false,
+								 snap->tasks[i].interp_id,
+								 snap->tasks[i].native_thread_id);
+				if (f)
+					p = f - snap->tasks;
+			}
+			if (idx)
+				idx[k] = (int32_t)p;
 		}
+		snap->tasks[i].awaited_idx = idx;
 	}
 }
 
