@@ -476,15 +476,7 @@ struct pyag_error *pyag_command_stream(const struct pyag_host *host, int argc,
 		snap.attempts = a;
 		if (err || !snap.nwarnings || a == attempts)
 			break;
-		struct pyag_layout keep = snap.layout;
-		char *files = snap.dwarf_files;
-		snap.dwarf_files = NULL;
-		snapshot_deinit(&snap);
-		snapshot_init(&snap);
-		snap.layout = keep;
-		snap.dwarf_files = files;
-		snap.kind = host->kind;
-		snap.pid = host->pid;
+		snapshot_restart(&snap);
 		pyag_reader_invalidate(r);
 	}
 	pid_resume_all(&stop);  /* everything is read: let it run */

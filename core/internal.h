@@ -425,6 +425,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 			       struct snapshot *snap) HIDDEN;
 void snapshot_init(struct snapshot *snap) HIDDEN;
 void snapshot_deinit(struct snapshot *snap) HIDDEN;
+void snapshot_restart(struct snapshot *snap) HIDDEN;
 void snapshot_warn(struct snapshot *snap, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
 /* Index of a task/future record by address, or -1. */
 long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;

@@ -292,14 +292,18 @@ struct pyag_error *layout_validate(const struct pyag_layout *l)
 	/* The walker reads these structs whole into buffers of
 	 * LAYOUT_MAX_STRUCT_READ bytes: every field it takes from them must
 	 * lie inside that. */
-	static const char *const whole[] = { "tstate_", "frame_", "code_",
-		"unicode_", "gen_", "set_", "task_", "athread_" };
+	static const struct {
+		const char *prefix;
+		bool asyncio;  /* checked only when the asyncio offsets are there */
+	} whole[] = { { "tstate_", false }, { "frame_", false }, { "code_", false },
+		      { "unicode_", false }, { "gen_", false }, { "set_", false },
+		      { "task_", true }, { "athread_", true } };
 	for (size_t i = 0; i < ARRAY_SIZE(checks); i++) {
 		const struct check *c = &checks[i];
 		for (size_t k = 0; k < ARRAY_SIZE(whole); k++) {
-			if (strncmp(c->name, whole[k], strlen(whole[k])) != 0)
+			if (strncmp(c->name, whole[k].prefix, strlen(whole[k].prefix)) != 0)
 				continue;
-			if (k >= 6 && !l->have_asyncio)
+			if (whole[k].asyncio && !l->have_asyncio)
 				continue;
 			if (c->offset + c->width > LAYOUT_MAX_STRUCT_READ)
 				return pyag_error_create(

@@ -50,7 +50,7 @@ static void cache_clear(struct pyag_reader *r)
 	r->chunks = NULL;
 	r->nchunks = r->cap_chunks = 0;
 	r->cur_chunk = 0;
-	r->chunk_used = CHUNK_SIZE;
+	r->chunk_used = 0;
 	free(r->slots);
 	r->slots = NULL;
 	r->nslots = 0;
@@ -66,7 +66,7 @@ static void cache_reset(struct pyag_reader *r)
 		memset(r->slots, 0, r->nslots * sizeof(*r->slots));
 	r->npages = 0;
 	r->cur_chunk = 0;
-	r->chunk_used = r->nchunks ? 0 : CHUNK_SIZE;
+	r->chunk_used = 0;
 	r->last_data = NULL;
 }
 

@@ -106,6 +106,19 @@ void snapshot_deinit(struct snapshot *snap)
 	memset(snap, 0, sizeof(*snap));
 }
 
+/* Drop what a walk recorded, keeping what describes the target (layout,
+ * debug files, kind, pid), for a walk again. */
+void snapshot_restart(struct snapshot *snap)
+{
+	struct snapshot keep = *snap;
+	snap->dwarf_files = NULL;
+	snapshot_deinit(snap);
+	snap->layout = keep.layout;
+	snap->dwarf_files = keep.dwarf_files;
+	snap->kind = keep.kind;
+	snap->pid = keep.pid;
+}
+
 #define MAX_WARNINGS 1000u
 
 void snapshot_warn(struct snapshot *snap, const char *fmt, ...)

@@ -76,6 +76,22 @@ static inline void fuzz_command(const struct pyag_host *host, const char *format
 	pyag_result_deinit(&res);
 }
 
+/* A host that reads memory through a callback (a memory image), like a
+ * debugger does; the core kind, so that no process is looked for. */
+static inline void fuzz_callback_host(struct pyag_host *host, pyag_read_fn *read,
+				      pyag_symbol_fn *symbol, void *arg,
+				      const char *name)
+{
+	memset(host, 0, sizeof(*host));
+	host->kind = PYAG_TARGET_CORE;
+	host->pid = 1;
+	host->read = read;
+	host->read_arg = arg;
+	host->symbol = symbol;
+	host->symbol_arg = arg;
+	host->command_name = name;
+}
+
 static const char *const fuzz_formats[] = {
 	"callgraph", "json", "tree", "table", "csv", "dot"
 };

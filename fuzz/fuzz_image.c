@@ -37,16 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		maps[i].end = img.regions[i].end;
 	}
 	struct pyag_host host;
-	memset(&host, 0, sizeof(host));
-	host.kind = PYAG_TARGET_CORE;
-	host.pid = 1;
-	host.read = image_read;
-	host.read_arg = &img;
-	host.symbol = image_symbol;
-	host.symbol_arg = &img;
+	fuzz_callback_host(&host, image_read, image_symbol, &img, "fuzz");
 	host.mappings = maps;
 	host.num_mappings = img.nregions;
-	host.command_name = "fuzz";
 	fuzz_command(&host, fuzz_formats[size % 6]);
 	free(maps);
 	free(img.regions);

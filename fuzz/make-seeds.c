@@ -141,14 +141,7 @@ int main(int argc, char **argv)
 
 	/* the image seed: every read of a capture, through a callback reader */
 	struct pyag_host cb;
-	memset(&cb, 0, sizeof(cb));
-	cb.kind = PYAG_TARGET_CORE;
-	cb.pid = 1;
-	cb.read = record_read;
-	cb.read_arg = &rec;
-	cb.symbol = record_symbol;
-	cb.symbol_arg = &rec;
-	cb.command_name = "make-seeds";
+	fuzz_callback_host(&cb, record_read, record_symbol, &rec, "make-seeds");
 	fuzz_command(&cb, "json");
 	f = create(argv[3], "image", argv[4]);
 	put(f, IMAGE_MAGIC, 8);
