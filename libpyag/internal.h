@@ -521,6 +521,14 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
 		  const char *layout_how) HIDDEN;
 
+/* ---- layout choice (layout_select.c) ------------------------------------ */
+
+/* The layout by policy (o->layout): debug offsets, DWARF, or both
+ * cross-checked; drift is reported as warnings of snap. */
+struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
+			       const struct pyag_host *host,
+			       const struct options *o, struct snapshot *snap) HIDDEN;
+
 /* ---- DWARF layouts, debug files, layout cache (layout_dwarf.c,
  *      debuginfo.c, layout_cache.c) ----------------------------------------- */
 

@@ -1,0 +1,183 @@
+/*
+ * Which layout a capture uses: the interpreter's debug offsets, the DWARF
+ * of its debug files (from the layout cache when it holds them), or both,
+ * cross-checked field by field.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- layouts -------------------------------------------------------------- */
+
+struct warn_ctx {
+	struct snapshot *snap;
+	size_t count;
+};
+
+static void warn_drift(void *arg, const char *msg)
+{
+	struct warn_ctx *w = arg;
+	snapshot_warn(w->snap, "%s", msg);
+	w->count++;
+}
+
+/* The DWARF of the interpreter (and of _asyncio when it is a module):
+ * from the cache, else parsed. *found false when no debug file exists;
+ * else *files_ret (malloc'd) names the debug files, joined by " + ". */
+static struct pyag_error *dwarf_layout(const struct target *t,
+				       const struct pyag_host *host,
+				       const struct options *o, uint64_t version,
+				       struct pyag_layout *ret, bool *found,
+				       char **files_ret)
+{
+	*found = false;
+	*files_ret = NULL;
+	/* the interpreter, and the _asyncio module: where its offsets are, or,
+	 * when they could not be found, the module by name */
+	char *elf[2] = { target_file_at(t, t->runtime_addr),
+			 t->asyncio_debug_addr ? target_file_at(t, t->asyncio_debug_addr)
+					       : target_asyncio_module(t) };
+	size_t nelf = elf[0] ? 1 : 0;
+	if (elf[1] && elf[0] && strcmp(elf[0], elf[1]) != 0)
+		nelf = 2;
+	else if (elf[1] && !elf[0]) {
+		elf[0] = elf[1];
+		elf[1] = NULL;
+		nelf = 1;
+	}
+	char *dbg[2] = { NULL, NULL };
+	struct pyag_error *err = NULL;
+	char sysroot[64];
+	const char *root = host->sysroot;
+	if (!root && host->kind == PYAG_TARGET_LIVE && host->pid > 0 && !host->read) {
+		snprintf(sysroot, sizeof(sysroot), "/proc/%d/root", host->pid);
+		root = sysroot;
+	}
+	static const char *const default_dirs[] = { "/usr/lib/debug" };
+	for (size_t i = 0; i < nelf && !err; i++) {
+		if (o->ndebug_dirs)
+			err = debuginfo_find(elf[i], NULL, o->debug_dirs, o->ndebug_dirs, &dbg[i]);
+		if (!err && !dbg[i])
+			err = debuginfo_find(elf[i], root, default_dirs, 1, &dbg[i]);
+		if (!err && !dbg[i] && root)
+			err = debuginfo_find(elf[i], NULL, default_dirs, 1, &dbg[i]);
+	}
+	if (err || !nelf || !dbg[0] || (nelf == 2 && !dbg[1]))
+		goto out;
+	*found = true;
+	if (nelf == 2 && strcmp(dbg[0], dbg[1]) != 0) {
+		size_t n = strlen(dbg[0]) + strlen(dbg[1]) + 4;
+		*files_ret = malloc(n);
+		if (*files_ret)
+			snprintf(*files_ret, n, "%s + %s", dbg[0], dbg[1]);
+	} else {
+		*files_ret = strdup(dbg[0]);
+	}
+	char *key = NULL;
+	if (!debuginfo_cache_key((const char *const *)elf, nelf, &key) && key &&
+	    layout_cache_load(key, ret)) {
+		ret->version = version;
+		free(key);
+		goto out;
+	}
+	memset(ret, 0, sizeof(*ret));
+	ret->version = version;
+	char *missing = NULL;
+	err = layout_from_dwarf((const char *const *)dbg, nelf, ret, &missing);
+	free(missing);
+	if (!err)
+		err = layout_validate(ret);
+	if (!err && key)
+		pyag_error_destroy(layout_cache_store(key, ret));
+	free(key);
+out:
+	for (int i = 0; i < 2; i++) {
+		free(elf[i]);
+		free(dbg[i]);
+	}
+	return err;
+}
+
+static const uint64_t asyncio_fields[] = {
+	offsetof(struct pyag_layout, task_size), offsetof(struct pyag_layout, task_name),
+	offsetof(struct pyag_layout, task_awaited_by), offsetof(struct pyag_layout, task_is_task),
+	offsetof(struct pyag_layout, task_awaited_by_is_set), offsetof(struct pyag_layout, task_coro),
+	offsetof(struct pyag_layout, task_node), offsetof(struct pyag_layout, ainterp_size),
+	offsetof(struct pyag_layout, ainterp_tasks_head), offsetof(struct pyag_layout, athread_size),
+	offsetof(struct pyag_layout, athread_running_loop),
+	offsetof(struct pyag_layout, athread_running_task),
+	offsetof(struct pyag_layout, athread_tasks_head),
+};
+
+/* The layout by policy: debug offsets, DWARF, or both cross-checked. */
+struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
+				      const struct pyag_host *host,
+				      const struct options *o, struct snapshot *snap)
+{
+	struct pyag_layout off, dw;
+	struct pyag_error *oerr = layout_from_debug_offsets(r, t->runtime_addr,
+							    t->asyncio_debug_addr, &off);
+	if (oerr && (oerr->code == PYAG_ERROR_VERSION || oerr->code == PYAG_ERROR_NOT_PYTHON ||
+		     o->layout == LAYOUT_OFFSETS))
+		return oerr;
+	if (o->layout == LAYOUT_OFFSETS) {
+		snap->layout = off;
+		return NULL;
+	}
+	uint64_t version = off.version;
+	bool found = false;
+	char *files = NULL;
+	struct pyag_error *derr = dwarf_layout(t, host, o, version, &dw, &found, &files);
+	if (found && !derr) {
+		snap->dwarf_files = files;  /* freed with the snapshot */
+		files = NULL;
+	}
+	free(files);
+	if (o->layout == LAYOUT_DWARF) {
+		pyag_error_destroy(oerr);
+		if (derr)
+			return pyag_error_wrap(derr, "DWARF layout");
+		if (!found)
+			return pyag_error_create(PYAG_ERROR_NOT_FOUND,
+						 "--layout=dwarf: no debug information for "
+						 "the interpreter (install its -dbg package, "
+						 "or give --debug-file-directory)");
+		dw.source = "dwarf";
+		snap->layout = dw;
+		return NULL;
+	}
+	/* auto */
+	if (oerr) {
+		if (derr || !found) {
+			pyag_error_destroy(derr);
+			return oerr;
+		}
+		pyag_error_destroy(oerr);
+		dw.source = "dwarf";
+		snap->layout = dw;
+		return NULL;
+	}
+	if (derr || !found) {
+		if (derr)
+			snapshot_warn(snap, "DWARF layout not used: %s", pyag_error_message(derr));
+		pyag_error_destroy(derr);
+		snap->layout = off;
+		return NULL;
+	}
+	if (!off.have_asyncio && dw.have_asyncio) {
+		/* the asyncio offsets could not be located: take them from DWARF */
+		for (size_t i = 0; i < ARRAY_SIZE(asyncio_fields); i++)
+			memcpy((uint8_t *)&off + asyncio_fields[i],
+			       (uint8_t *)&dw + asyncio_fields[i], sizeof(uint64_t));
+		off.have_asyncio = true;
+	}
+	struct warn_ctx wc = { snap, 0 };
+	layout_compare(&off, &dw, warn_drift, &wc);
+	off.source = "debug-offsets+dwarf";
+	snap->layout = off;
+	return layout_validate(&snap->layout);
+}
+
