@@ -92,6 +92,15 @@ static int split_args(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
+static void print_message(void *arg, const struct pyag_message *m)
+{
+	(void)arg;
+	if (m->kind == PYAG_MESSAGE_WARNING)
+		fprintf(stderr, "warning: %s\n", m->text);
+	else
+		fprintf(stderr, "%s\n", m->text);
+}
+
 static int write_stdout(void *arg, const char *data, size_t size)
 {
 	return fwrite(data, 1, size, arg) == size ? 0 : -1;
@@ -109,6 +118,30 @@ static void trace_read(void *arg, const char *path, uint64_t address,
 			ok ? "ok" : "fail");
 }
 
+/* The session for the target the command line names. */
+static struct pyag_error *open_session(const struct cli *c, struct pyag_session **ret)
+{
+	if (c->core)
+		return pyag_session_create_core(c->core, c->exe, c->sysroot, ret);
+	char *end;
+	long pid = strtol(c->pid, &end, 10);
+	if (*end || pid <= 0 || pid > 0x7fffffff)
+		return pyag_error_format(PYAG_ERROR_USAGE, "'%s' is not a process id", c->pid);
+	if (c->exe)
+		return pyag_error_format(PYAG_ERROR_USAGE,
+					 "--exe applies to a core (--core CORE)");
+	struct pyag_error *err = pyag_session_create_pid((int)pid, ret);
+	if (!err && c->sysroot)
+		err = pyag_session_set_sysroot(*ret, c->sysroot);
+	if (!err && c->no_stop)
+		err = pyag_session_set_stop(*ret, 0);
+	if (err) {
+		pyag_session_destroy(*ret);
+		*ret = NULL;
+	}
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -116,7 +149,7 @@ int main(int argc, char **argv)
 			break;
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(cli_usage, stdout);
-			fputs(pyag_usage(), stdout);
+			fputs(pyag_command_usage(), stdout);
 			return 0;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
@@ -130,57 +163,46 @@ int main(int argc, char **argv)
 		free(c.rest);
 		return rc < 0 ? 1 : rc;
 	}
-	struct pyag_host host = { 0 };
-	host.command_name = "py-async-graph";
-	host.sysroot = c.sysroot;
-	host.exe_path = c.exe;
-	if (c.core) {
-		host.kind = PYAG_TARGET_CORE;
-		host.core_path = c.core;
-	} else {
-		if (!c.pid) {
-			fprintf(stderr, "py-async-graph: no PID given (or --core CORE); "
-				"see --help\n");
-			free(c.rest);
-			return 2;
-		}
-		char *end;
-		long pid = strtol(c.pid, &end, 10);
-		if (*end || pid <= 0 || pid > 0x7fffffff) {
-			fprintf(stderr, "py-async-graph: '%s' is not a process id\n", c.pid);
-			free(c.rest);
-			return 2;
-		}
-		host.kind = PYAG_TARGET_LIVE;
-		host.pid = (int)pid;
-		host.stop_threads = !c.no_stop;
+	if (!c.core && !c.pid) {
+		fprintf(stderr, "py-async-graph: no PID given (or --core CORE); see --help\n");
+		free(c.rest);
+		return 2;
 	}
+	if (c.no_stop && c.core) {
+		fprintf(stderr, "py-async-graph: --no-stop applies to a live process\n");
+		free(c.rest);
+		return 2;
+	}
+	struct pyag_session *session = NULL;
 	FILE *trace = NULL;
-	if (c.trace) {
+	struct pyag_error *err = open_session(&c, &session);
+	if (!err && c.trace) {
 		trace = fopen(c.trace, "w");
-		if (!trace) {
-			perror(c.trace);
-			free(c.rest);
-			return 1;
-		}
-		host.trace = trace_read;
-		host.trace_arg = trace;
+		if (!trace)
+			err = pyag_error_format(PYAG_ERROR_OS, "%s: cannot open for writing",
+						c.trace);
+		else
+			err = pyag_session_set_trace(session, trace_read, trace);
 	}
-	struct pyag_result res;
-	struct pyag_error *err = pyag_command_stream(&host, c.nrest, c.rest,
-						     write_stdout, stdout, &res);
+	if (!err) {
+		struct pyag_command_options co = PYAG_INIT_COMMAND_OPTIONS;
+		co.write = write_stdout;
+		co.write_arg = stdout;
+		co.message = print_message;
+		co.use_cache = 1;
+		err = pyag_command_run(session, c.nrest, c.rest, &co, NULL);
+	}
 	free(c.rest);
+	pyag_session_destroy(session);
 	if (trace)
 		fclose(trace);
 	if (err) {
+		fflush(stdout);
 		fprintf(stderr, "py-async-graph: %s\n", pyag_error_message(err));
 		rc = pyag_error_code(err) == PYAG_ERROR_USAGE ? 2 : 1;
 		pyag_error_destroy(err);
 		return rc;
 	}
-	fputs(res.output, stdout);
-	fputs(res.diagnostics, stderr);
-	pyag_result_deinit(&res);
 	if (fflush(stdout) != 0) {
 		perror("py-async-graph: stdout");
 		return 1;

@@ -56,40 +56,54 @@ static inline int fuzz_print(void *arg, const char *data, size_t size)
 	return 0;
 }
 
-/* Run one command over a host; every error is a normal outcome
- * (PYAG_FUZZ_VERBOSE=1 prints it, and the output, when reproducing). */
-static inline void fuzz_command(const struct pyag_host *host, const char *format)
+static inline void fuzz_message(void *arg, const struct pyag_message *m)
+{
+	(void)arg;
+	fprintf(stderr, "%s%s\n", m->kind == PYAG_MESSAGE_WARNING ? "warning: " : "",
+		m->text);
+}
+
+/* Run one command on a session (consumed); every error is a normal
+ * outcome (PYAG_FUZZ_VERBOSE=1 prints it, and the output, when
+ * reproducing). */
+static inline void fuzz_command(struct pyag_session *s, const char *format)
 {
 	char fmt[32];
 	snprintf(fmt, sizeof(fmt), "--format=%s", format);
 	char *argv[] = { fmt, (char *)"--stats", NULL };
-	struct pyag_result res;
-	memset(&res, 0, sizeof(res));
 	bool verbose = getenv("PYAG_FUZZ_VERBOSE") != NULL;
-	struct pyag_error *err = pyag_command_stream(host, 2, argv,
-						     verbose ? fuzz_print : fuzz_discard,
-						     NULL, &res);
-	if (verbose)
-		fprintf(stderr, "%s%s%s", err ? pyag_error_message(err) : "",
-			err ? "\n" : "", res.diagnostics ? res.diagnostics : "");
+	struct pyag_command_options co = PYAG_INIT_COMMAND_OPTIONS;
+	co.write = verbose ? fuzz_print : fuzz_discard;
+	co.message = verbose ? fuzz_message : NULL;
+	struct pyag_error *err = pyag_command_run(s, 2, argv, &co, NULL);
+	if (verbose && err)
+		fprintf(stderr, "%s\n", pyag_error_message(err));
 	pyag_error_destroy(err);
-	pyag_result_deinit(&res);
+	pyag_session_destroy(s);
 }
 
-/* A host that reads memory through a callback (a memory image), like a
- * debugger does; the core kind, so that no process is looked for. */
-static inline void fuzz_callback_host(struct pyag_host *host, pyag_read_fn *read,
-				      pyag_symbol_fn *symbol, void *arg,
-				      const char *name)
+/* A session that reads memory through a callback (a memory image), like a
+ * debugger does; the core kind, so that no process is looked for. NULL
+ * when it cannot be made. */
+static inline struct pyag_session *fuzz_callback_session(pyag_read_fn *read,
+							 pyag_symbol_fn *symbol,
+							 void *arg)
 {
-	memset(host, 0, sizeof(*host));
-	host->kind = PYAG_TARGET_CORE;
-	host->pid = 1;
-	host->read = read;
-	host->read_arg = arg;
-	host->symbol = symbol;
-	host->symbol_arg = arg;
-	host->command_name = name;
+	struct pyag_callbacks cb = PYAG_INIT_CALLBACKS;
+	cb.kind = PYAG_TARGET_CORE;
+	cb.pid = 1;
+	cb.read = read;
+	cb.read_arg = arg;
+	struct pyag_session *s = NULL;
+	struct pyag_error *err = pyag_session_create_callbacks(&cb, &s);
+	if (!err)
+		err = pyag_session_set_symbol_fn(s, symbol, arg);
+	if (err) {
+		pyag_error_destroy(err);
+		pyag_session_destroy(s);
+		return NULL;
+	}
+	return s;
 }
 
 static const char *const fuzz_formats[] = {

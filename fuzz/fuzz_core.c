@@ -11,13 +11,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd = fuzz_file(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	struct pyag_host host;
-	memset(&host, 0, sizeof(host));
-	host.kind = PYAG_TARGET_CORE;
-	host.core_path = path;
-	host.sysroot = getenv("PYAG_FUZZ_SYSROOT");
-	host.command_name = "fuzz";
-	fuzz_command(&host, fuzz_formats[size % 6]);
+	struct pyag_session *s = NULL;
+	struct pyag_error *err = pyag_session_create_core(path, NULL,
+							  getenv("PYAG_FUZZ_SYSROOT"), &s);
+	if (!err)
+		fuzz_command(s, fuzz_formats[size % 6]);
+	pyag_error_destroy(err);
 	close(fd);
 	return 0;
 }

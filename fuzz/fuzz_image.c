@@ -36,11 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		maps[i].start = img.regions[i].start;
 		maps[i].end = img.regions[i].end;
 	}
-	struct pyag_host host;
-	fuzz_callback_host(&host, image_read, image_symbol, &img, "fuzz");
-	host.mappings = maps;
-	host.num_mappings = img.nregions;
-	fuzz_command(&host, fuzz_formats[size % 6]);
+	struct pyag_session *s = fuzz_callback_session(image_read, image_symbol, &img);
+	struct pyag_error *err = s ? pyag_session_set_mappings(s, maps, img.nregions) : NULL;
+	if (s && !err)
+		fuzz_command(s, fuzz_formats[size % 6]);
+	else
+		pyag_session_destroy(s);
+	pyag_error_destroy(err);
 	free(maps);
 	free(img.regions);
 	return 0;

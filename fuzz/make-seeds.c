@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct recorder rec = { 0 };
-	struct pyag_error *err = pyag_reader_create_core_ex(argv[1], argv[2], &rec.core);
+	struct pyag_error *err = pyag_reader_create_core_ex(argv[1], argv[2], NULL, &rec.core);
 	struct pyag_host host;
 	memset(&host, 0, sizeof(host));
 	host.kind = PYAG_TARGET_CORE;
@@ -140,9 +140,12 @@ int main(int argc, char **argv)
 	fclose(f);
 
 	/* the image seed: every read of a capture, through a callback reader */
-	struct pyag_host cb;
-	fuzz_callback_host(&cb, record_read, record_symbol, &rec, "make-seeds");
-	fuzz_command(&cb, "json");
+	struct pyag_session *cb = fuzz_callback_session(record_read, record_symbol, &rec);
+	if (!cb) {
+		fprintf(stderr, "make-seeds: cannot make a session\n");
+		return 1;
+	}
+	fuzz_command(cb, "json");
 	f = create(argv[3], "image", argv[4]);
 	put(f, IMAGE_MAGIC, 8);
 	put(f, &rec.runtime, 8);

@@ -12,12 +12,6 @@ struct pyag_error pyag_enomem = {
 	.message = (char *)"out of memory",
 };
 
-struct pyag_error pyag_stop = {
-	.code = PYAG_ERROR_STOP,
-	.is_static = true,
-	.message = (char *)"stop",
-};
-
 static struct pyag_error *error_vcreate(enum pyag_error_code code,
 					uint64_t address, const char *fmt,
 					va_list ap)
@@ -119,12 +113,28 @@ void pyag_error_destroy(struct pyag_error *err)
 	free(err);
 }
 
-void pyag_free(void *ptr)
+struct pyag_error *pyag_error_format(enum pyag_error_code code, const char *fmt, ...)
 {
-	free(ptr);
+	va_list ap;
+	va_start(ap, fmt);
+	struct pyag_error *err = error_vcreate(code, 0, fmt, ap);
+	va_end(ap);
+	return err;
 }
 
 const char *pyag_version(void)
 {
 	return PACKAGE_VERSION;
+}
+
+int pyag_api_version(void)
+{
+	return PYAG_API_VERSION;
+}
+
+struct pyag_error *pyag_error_nomem(const char *what)
+{
+	struct pyag_error *err = pyag_error_create(PYAG_ERROR_NO_MEMORY,
+						   "out of memory (%s)", what);
+	return err;
 }

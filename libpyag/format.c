@@ -30,9 +30,9 @@ static void stack_frames(const struct render_ctx *ctx, const struct task_rec *t,
 		*n = t->ncapture;
 	}
 	uint32_t total = *n;
-	if (!ctx->opts->has_limit)
+	if (!ctx->ro->has_limit)
 		return;
-	long lim = ctx->opts->limit;
+	long lim = ctx->ro->limit;
 	if (lim == 0) {
 		*n = 0;
 	} else if (lim > 0) {
@@ -70,11 +70,18 @@ static void callgraph_header(struct strbuf *sb, const struct snapshot *snap,
 	indent(sb, level);
 	if (idx >= 0 && snap->tasks[idx].is_task) {
 		sb_puts(sb, "* Task(name=");
+		/* the quotes are part of the repr, not of the name */
+		sb_style(sb, PYAG_STYLE_TASK_NAME);
 		py_repr(sb, snap->tasks[idx].name);
-		sb_printf(sb, ", id=0x%llx)", (unsigned long long)addr);
+		sb_style(sb, PYAG_STYLE_NONE);
+		sb_puts(sb, ", id=");
 	} else {
-		sb_printf(sb, "* Future(id=0x%llx)", (unsigned long long)addr);
+		sb_puts(sb, "* Future(id=");
 	}
+	sb_style(sb, PYAG_STYLE_ADDRESS);
+	sb_printf(sb, "0x%llx", (unsigned long long)addr);
+	sb_style(sb, PYAG_STYLE_NONE);
+	sb_putc(sb, ')');
 }
 
 static void callgraph_body(struct strbuf *sb, const struct render_ctx *ctx,
@@ -89,13 +96,17 @@ static void callgraph_body(struct strbuf *sb, const struct render_ctx *ctx,
 		for (uint32_t i = 0; i < nf; i++) {
 			indent(sb, level);
 			sb_puts(sb, "  |   File ");
+			sb_style(sb, PYAG_STYLE_FILENAME);
 			py_repr(sb, fr[i].filename);
+			sb_style(sb, PYAG_STYLE_NONE);
 			if (fr[i].line >= 0)
 				sb_printf(sb, ", line %d, in ", fr[i].line);
 			else
 				sb_puts(sb, ", line None, in ");
 			sb_puts(sb, kind_tags[fr[i].kind & 3]);
+			sb_style(sb, PYAG_STYLE_FUNCTION);
 			sb_puts(sb, fr[i].function);
+			sb_style(sb, PYAG_STYLE_NONE);
 			sb_puts(sb, "()\n");
 		}
 	}
@@ -209,7 +220,7 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 	bool first = true;
 	for (size_t i = 0; i < snap->nthreads; i++) {
 		const struct thread_rec *th = &snap->threads[i];
-		if (ctx->opts->has_thread && th->native_thread_id != ctx->opts->thread)
+		if (ctx->ro->native_thread_id && th->native_thread_id != ctx->ro->native_thread_id)
 			continue;
 		sb_puts(sb, first ? "\n  " : ",\n  ");
 		first = false;
@@ -263,16 +274,16 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 	sb_puts(sb, "],\n \"cycles\": [");
 	for (size_t c = 0; c < g->ncycles; c++) {
 		sb_puts(sb, c ? ", [" : "[");
-		for (uint32_t k = 0; k < g->cycle_len[c]; k++) {
+		for (uint32_t k = 0; k < g->cycles[c].len; k++) {
 			sb_puts(sb, k ? ", " : "");
-			json_addr(sb, snap->tasks[g->cycles[c][k]].addr);
+			json_addr(sb, snap->tasks[g->cycles[c].v[k]].addr);
 		}
 		sb_putc(sb, ']');
 	}
 	sb_puts(sb, "],\n \"warnings\": [");
 	for (size_t i = 0; i < snap->nwarnings; i++) {
 		sb_puts(sb, i ? ", " : "");
-		json_string(sb, snap->warnings[i]);
+		json_string(sb, snap->warnings[i].message);
 	}
 	sb_puts(sb, "]}\n");
 }
@@ -285,6 +296,20 @@ static void frame_label(struct strbuf *sb, const struct frame_rec *f)
 	sb_puts(sb, f->function);
 	sb_putc(sb, ' ');
 	sb_puts(sb, f->filename);
+	if (f->line >= 0)
+		sb_printf(sb, ":%d", f->line);
+}
+
+/* The same, in the styles of its parts. */
+static void frame_label_styled(struct strbuf *sb, const struct frame_rec *f)
+{
+	sb_style(sb, PYAG_STYLE_FUNCTION);
+	sb_puts(sb, f->function);
+	sb_style(sb, PYAG_STYLE_NONE);
+	sb_putc(sb, ' ');
+	sb_style(sb, PYAG_STYLE_FILENAME);
+	sb_puts(sb, f->filename);
+	sb_style(sb, PYAG_STYLE_NONE);
 	if (f->line >= 0)
 		sb_printf(sb, ":%d", f->line);
 }
@@ -321,6 +346,7 @@ struct tnode {
 	bool is_task;
 	uint32_t task;          /* record index for task nodes */
 	const char *label;      /* frame label for coroutine nodes */
+	const struct frame_rec *frame;  /* one frame with that label */
 	uint32_t first_edge, last_edge;  /* edge index + 1; 0: none */
 	bool rendered;
 };
@@ -368,6 +394,8 @@ static uint32_t tree_add(struct tree *tr, bool is_task, uint32_t task, const cha
 
 static void tree_link(struct tree *tr, uint32_t parent, uint32_t child)
 {
+	if (tr->failed)
+		return;
 	if (tr->nedges == tr->cap_edges) {
 		size_t cap = tr->cap_edges ? tr->cap_edges * 2 : 256;
 		struct tedge *e = realloc(tr->edges, cap * sizeof(*e));
@@ -388,12 +416,19 @@ static void tree_link(struct tree *tr, uint32_t parent, uint32_t child)
 	p->last_edge = e + 1;
 }
 
-static uint32_t tree_cor_node(struct tree *tr, uint32_t parent, const char *label)
+static const char *intern_frame(struct tree *tr, const struct frame_rec *f);
+
+static uint32_t tree_cor_node(struct tree *tr, uint32_t parent,
+			      const struct frame_rec *f)
 {
+	if (tr->failed)
+		return parent;
+	const char *label = intern_frame(tr, f);
 	uint32_t id, node;
 	if (!u64map_get(&tr->label_ids, (uint64_t)(uintptr_t)label, &id)) {
 		id = (uint32_t)tr->label_ids.count;
-		u64map_put(&tr->label_ids, (uint64_t)(uintptr_t)label, id);
+		if (!u64map_put(&tr->label_ids, (uint64_t)(uintptr_t)label, id))
+			tr->failed = true;
 	}
 	uint64_t key = ((uint64_t)parent << 32) | id;
 	if (u64map_get(&tr->cor_child, key, &node))
@@ -401,7 +436,9 @@ static uint32_t tree_cor_node(struct tree *tr, uint32_t parent, const char *labe
 	node = tree_add(tr, false, 0, label);
 	if (node == UINT32_MAX)
 		return parent;
-	u64map_put(&tr->cor_child, key, node);
+	tr->nodes[node].frame = f;
+	if (!u64map_put(&tr->cor_child, key, node))
+		tr->failed = true;
 	tree_link(tr, parent, node);
 	return node;
 }
@@ -426,7 +463,10 @@ static uint32_t tree_task_node(struct tree *tr, uint32_t rec)
 	if (u64map_get(&tr->task_node, rec, &node))
 		return node;
 	node = tree_add(tr, true, rec, NULL);
-	u64map_put(&tr->task_node, rec, node);
+	if (node == UINT32_MAX)
+		return 0;  /* tr->failed is set: nothing more is linked */
+	if (!u64map_put(&tr->task_node, rec, node))
+		tr->failed = true;
 	return node;
 }
 
@@ -439,8 +479,14 @@ static void tree_line(struct strbuf *sb, const struct tree *tr,
 	sb_puts(sb, last ? "└── " : "├── ");
 	if (nd->is_task) {
 		char buf[64];
-		sb_puts(sb, snap->tasks[nd->task].is_task ? "(T) " : "(F) ");
+		bool is_task = snap->tasks[nd->task].is_task;
+		sb_puts(sb, is_task ? "(T) " : "(F) ");
+		sb_style(sb, is_task ? PYAG_STYLE_TASK_NAME : PYAG_STYLE_NONE);
 		sb_puts(sb, task_label(&snap->tasks[nd->task], buf, sizeof(buf)));
+		sb_style(sb, PYAG_STYLE_NONE);
+	} else if (nd->frame && sb->styled) {
+		sb_puts(sb, " ");
+		frame_label_styled(sb, nd->frame);
 	} else {
 		sb_puts(sb, " ");
 		sb_puts(sb, nd->label);
@@ -541,12 +587,13 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 			uint32_t nf;
 			ps_frames(ctx, pt, &fr, &nf);
 			for (uint32_t f = nf; f > 0; f--)
-				cur = tree_cor_node(&tr, cur, intern_frame(&tr, &fr[f - 1]));
+				cur = tree_cor_node(&tr, cur, &fr[f - 1]);
 			uint32_t child = tree_task_node(&tr, (uint32_t)i);
 			uint64_t key = ((uint64_t)cur << 32) | child;
 			uint32_t dummy;
 			if (!u64map_get(&tr.task_child, key, &dummy)) {
-				u64map_put(&tr.task_child, key, 1);
+				if (!u64map_put(&tr.task_child, key, 1))
+					tr.failed = true;
 				tree_link(&tr, cur, child);
 			}
 		}
@@ -561,7 +608,7 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		uint32_t nf;
 		ps_frames(ctx, t, &fr, &nf);
 		for (uint32_t f = nf; f > 0; f--)
-			cur = tree_cor_node(&tr, cur, intern_frame(&tr, &fr[f - 1]));
+			cur = tree_cor_node(&tr, cur, &fr[f - 1]);
 	}
 	if (tr.failed) {
 		sb->failed = true;
@@ -586,11 +633,11 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		sb_putc(sb, '\n');
 		for (size_t c = 0; c < ctx->graph->ncycles; c++) {
 			sb_puts(sb, "cycle: ");
-			for (uint32_t k = 0; k < ctx->graph->cycle_len[c]; k++) {
+			for (uint32_t k = 0; k < ctx->graph->cycles[c].len; k++) {
 				char buf[64];
 				if (k)
 					sb_puts(sb, " → ");
-				sb_puts(sb, task_label(&snap->tasks[ctx->graph->cycles[c][k]],
+				sb_puts(sb, task_label(&snap->tasks[ctx->graph->cycles[c].v[k]],
 						       buf, sizeof(buf)));
 			}
 			sb_putc(sb, '\n');
@@ -786,9 +833,9 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
 				continue;
 			bool red = false;
 			for (size_t c = 0; c < g->ncycles && !red; c++)
-				for (uint32_t m = 0; m + 1 < g->cycle_len[c] && !red; m++)
-					red = g->cycles[c][m] == (uint32_t)p &&
-					      g->cycles[c][m + 1] == (uint32_t)i;
+				for (uint32_t m = 0; m + 1 < g->cycles[c].len && !red; m++)
+					red = g->cycles[c].v[m] == (uint32_t)p &&
+					      g->cycles[c].v[m + 1] == (uint32_t)i;
 			sb_printf(sb, "  \"0x%llx\" -> \"0x%llx\"%s;\n",
 				  (unsigned long long)t->awaited_by[k],
 				  (unsigned long long)t->addr,
@@ -798,10 +845,9 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
 	sb_puts(sb, "}\n");
 }
 
-void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
-		  const char *how)
+void format_stats(struct strbuf *sb, const struct snapshot *snap,
+		  const struct graph *g)
 {
-	const struct snapshot *snap = ctx->snap;
 	size_t ntasks = 0, nfutures = 0, nframes = 0;
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		if (snap->tasks[i].is_task)
@@ -814,12 +860,12 @@ void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
 	layout_version_string(snap->layout.version, vs, sizeof(vs));
 	sb_printf(sb, "stats: python %s, %zu tasks, %zu futures, %zu frames, "
 		  "%zu threads, %zu cycles, %zu warnings\n",
-		  vs, ntasks, nfutures, nframes, snap->nthreads, ctx->graph->ncycles,
+		  vs, ntasks, nfutures, nframes, snap->nthreads, g->ncycles,
 		  snap->nwarnings);
 	sb_printf(sb, "stats: read %llu bytes in %llu reads, %.1f ms, layout %s (%s)\n",
 		  (unsigned long long)snap->bytes_read,
 		  (unsigned long long)snap->read_calls, snap->elapsed_ms,
-		  snap->layout.source, how);
+		  snap->layout.source, snap->runtime_how);
 	if (snap->dwarf_files)
 		sb_printf(sb, "stats: DWARF from %s\n", snap->dwarf_files);
 	if (snap->attempts > 1)

@@ -23,7 +23,7 @@ struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g)
 		free(fill);
 		free(parent);
 		graph_deinit(g);
-		return &pyag_enomem;
+		return pyag_error_nomem("the graph");
 	}
 	/* count children per awaiter (looking each awaiter up once), then
 	 * place them in record order */
@@ -57,10 +57,11 @@ struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g)
 		free(stack);
 		free(pos);
 		graph_deinit(g);
-		return &pyag_enomem;
+		return pyag_error_nomem("the graph");
 	}
 	size_t capc = 0;
-	for (size_t root = 0; root < n; root++) {
+	struct pyag_error *err = NULL;
+	for (size_t root = 0; root < n && !err; root++) {
 		if (color[root] || g->child_start[root] == g->child_start[root + 1])
 			continue;
 		size_t sp = 0;
@@ -81,47 +82,49 @@ struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g)
 				stack[sp] = c;
 				pos[sp] = g->child_start[c];
 				sp++;
-			} else if (color[c] == 1 && g->ncycles < 10000) {
+			} else if (color[c] == 1 && g->ncycles >= MAX_CYCLES) {
+				g->cycles_dropped++;
+			} else if (color[c] == 1) {
 				size_t at = sp;
 				while (at > 0 && stack[at - 1] != c)
 					at--;
 				size_t len = sp - (at - 1) + 1;
-				uint32_t *cyc = malloc(len * sizeof(uint32_t));
-				if (!cyc)
-					continue;
-				memcpy(cyc, stack + at - 1, (len - 1) * sizeof(uint32_t));
-				cyc[len - 1] = c;
 				if (g->ncycles == capc) {
-					capc = capc ? capc * 2 : 4;
-					uint32_t **nc = realloc(g->cycles, capc * sizeof(*nc));
-					uint32_t *nl = realloc(g->cycle_len, capc * sizeof(*nl));
-					if (nc)
-						g->cycles = nc;
-					if (nl)
-						g->cycle_len = nl;
-					if (!nc || !nl) {
-						free(cyc);
+					/* grow first, so that a failure leaves a
+					 * consistent capacity */
+					size_t cap = capc ? capc * 2 : 4;
+					struct cycle *nc = realloc(g->cycles, cap * sizeof(*nc));
+					if (!nc) {
+						err = pyag_error_nomem("await cycles");
 						break;
 					}
+					g->cycles = nc;
+					capc = cap;
 				}
-				g->cycles[g->ncycles] = cyc;
-				g->cycle_len[g->ncycles] = (uint32_t)len;
-				g->ncycles++;
+				uint32_t *cyc = malloc(len * sizeof(uint32_t));
+				if (!cyc) {
+					err = pyag_error_nomem("await cycles");
+					break;
+				}
+				memcpy(cyc, stack + at - 1, (len - 1) * sizeof(uint32_t));
+				cyc[len - 1] = c;
+				g->cycles[g->ncycles++] = (struct cycle){ cyc, (uint32_t)len };
 			}
 		}
 	}
 	free(color);
 	free(stack);
 	free(pos);
-	return NULL;
+	if (err)
+		graph_deinit(g);
+	return err;
 }
 
 void graph_deinit(struct graph *g)
 {
 	for (size_t i = 0; i < g->ncycles; i++)
-		free(g->cycles[i]);
+		free(g->cycles[i].v);
 	free(g->cycles);
-	free(g->cycle_len);
 	free(g->child_start);
 	free(g->child_list);
 	memset(g, 0, sizeof(*g));

@@ -74,11 +74,12 @@ struct pyag_error {
 };
 
 extern struct pyag_error pyag_enomem;
-extern struct pyag_error pyag_stop;
 
 struct pyag_error *pyag_error_create(enum pyag_error_code code,
 				     const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
 struct pyag_error *pyag_error_fault(uint64_t address, size_t size) HIDDEN;
+/* "out of memory (WHAT)": what was being built when memory ran out. */
+struct pyag_error *pyag_error_nomem(const char *what) HIDDEN;
 /* Prepend context: "CONTEXT: old message". Consumes and returns err. */
 struct pyag_error *pyag_error_wrap(struct pyag_error *err, const char *fmt, ...)
 	PRINTF_LIKE(2, 3) HIDDEN;
@@ -91,10 +92,14 @@ struct strbuf {
 	char *data;
 	size_t len;
 	size_t cap;
-	bool failed;   /* an allocation failed; content is truncated */
+	bool failed;   /* an allocation failed or the sink refused: truncated */
+	bool sink_failed;  /* the sink refused */
 	/* when set, full chunks go to flush() instead of growing the buffer */
 	pyag_write_fn *flush;
-	void *flush_arg;
+	void *flush_arg;     /* (also styled()'s) */
+	/* when set, used instead of flush, with the style of each span */
+	pyag_styled_write_fn *styled;
+	enum pyag_style style;
 };
 
 void sb_init(struct strbuf *sb) HIDDEN;
@@ -109,8 +114,43 @@ void sb_pad(struct strbuf *sb, char c, size_t n) HIDDEN;
 char *sb_steal(struct strbuf *sb) HIDDEN;
 /* Write out what is buffered (streaming buffers); false if the sink failed. */
 bool sb_flush(struct strbuf *sb) HIDDEN;
+/* Start a span of the given style (styled buffers; a no-op otherwise). */
+void sb_style(struct strbuf *sb, enum pyag_style style) HIDDEN;
+
+/* ---- how a capture reaches its target (filled by a session) ------------- */
+
+struct pyag_host {
+	enum pyag_target_kind kind;
+	int pid;                    /* live pid, or the pid recorded in a core */
+	const char *core_path;      /* core file (kind == PYAG_TARGET_CORE) */
+	const char *exe_path;       /* the executable of a core, if given */
+	const char *sysroot;        /* prefix for the target's file paths */
+	pyag_read_fn *read;         /* a caller's memory callback, or NULL */
+	void *read_arg;
+	pyag_symbol_fn *symbol;     /* optional symbol lookup */
+	void *symbol_arg;
+	const struct pyag_mapping *mappings; /* optional mapped files */
+	size_t num_mappings;
+	pyag_trace_fn *trace;       /* optional read trace */
+	void *trace_arg;
+	/* Live pid read directly: stop every thread with ptrace while reading. */
+	bool stop_threads;
+};
 
 /* ---- readers (reader.c, reader_pid.c, reader_core.c) ------------------- */
+
+struct pyag_reader;
+struct pyag_error *pyag_reader_create_pid(int pid, struct pyag_reader **ret) HIDDEN;
+struct pyag_error *pyag_reader_create_callback(pyag_read_fn *fn, void *arg,
+					       struct pyag_reader **ret) HIDDEN;
+struct pyag_error *pyag_reader_create_core(const char *path,
+					   struct pyag_reader **ret) HIDDEN;
+/* Read through the page cache. */
+struct pyag_error *pyag_reader_read(struct pyag_reader *reader, uint64_t address,
+				    void *buf, size_t size) HIDDEN;
+/* Forget cached target memory (the target has run). */
+void pyag_reader_invalidate(struct pyag_reader *reader) HIDDEN;
+void pyag_reader_destroy(struct pyag_reader *reader) HIDDEN;
 
 struct reader_ops {
 	/* Read exactly size bytes or fail. */
@@ -202,7 +242,10 @@ struct core_file {
 	int signal;                   /* signal that killed the process, or 0 */
 };
 struct core_file *reader_core_file(struct pyag_reader *r) HIDDEN;
+/* A core whose file paths are taken under sysroot; exe (or NULL) stands
+ * for the executable when the core's path of it cannot be opened here. */
 struct pyag_error *pyag_reader_create_core_ex(const char *path, const char *sysroot,
+					      const char *exe,
 					      struct pyag_reader **ret) HIDDEN;
 
 /* ---- ELF files on disk (elf.c) ----------------------------------------- */
@@ -385,14 +428,23 @@ struct thread_rec {
 	uint64_t running_task;  /* 0: none */
 };
 
+struct warning_rec {
+	enum pyag_warning_code code;
+	uint64_t address;       /* the object at fault, 0: none */
+	char *message;
+};
+
 struct snapshot {
 	struct task_rec *tasks;
 	size_t ntasks, cap_tasks;
 	struct thread_rec *threads;
 	size_t nthreads, cap_threads;
-	char **warnings;
+	struct warning_rec *warnings;
 	size_t nwarnings, cap_warnings;
 	size_t warnings_dropped;
+	/* The first thing that could not be allocated during the walk, or
+	 * NULL: the walk then fails with "out of memory (WHAT)". */
+	const char *nomem;
 	struct pyag_layout layout;
 	enum pyag_target_kind kind;
 	int pid;
@@ -400,6 +452,7 @@ struct snapshot {
 	double elapsed_ms;
 	unsigned attempts;      /* walks done (more than one: torn reads) */
 	char *dwarf_files;      /* the debug files the DWARF layout came from */
+	const char *runtime_how; /* how _PyRuntime was found (static) */
 	struct u64map index;    /* task/future address -> index into tasks */
 	struct intern strings;  /* function names, file names, task names */
 	struct arena mem;       /* frames and awaited-by arrays */
@@ -426,7 +479,13 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 void snapshot_init(struct snapshot *snap) HIDDEN;
 void snapshot_deinit(struct snapshot *snap) HIDDEN;
 void snapshot_restart(struct snapshot *snap) HIDDEN;
+/* A warning about the object at address (0: none). */
+void snapshot_warn_at(struct snapshot *snap, enum pyag_warning_code code,
+		      uint64_t address, const char *fmt, ...) PRINTF_LIKE(4, 5) HIDDEN;
+/* A warning of the layout sources. */
 void snapshot_warn(struct snapshot *snap, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
+/* Record that building what failed for lack of memory (the first one is kept). */
+void snapshot_nomem(struct snapshot *snap, const char *what) HIDDEN;
 /* Index of a task/future record by address, or -1. */
 long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;
 /* The record of t's k-th awaiter, -1 if it has none. */
@@ -449,16 +508,7 @@ void json_string(struct strbuf *sb, const char *utf8) HIDDEN;
 /* Shell-style glob match (*, ?, [...]) on bytes. */
 bool glob_match(const char *pattern, const char *s) HIDDEN;
 
-/* ---- options (options.c) ------------------------------------------------ */
-
-enum output_format {
-	FORMAT_TREE = 0,
-	FORMAT_CALLGRAPH,
-	FORMAT_TABLE,
-	FORMAT_CSV,
-	FORMAT_JSON,
-	FORMAT_DOT,
-};
+/* ---- layout choice (layout_select.c) ------------------------------------ */
 
 enum layout_mode {
 	LAYOUT_AUTO = 0,    /* debug offsets, cross-checked with DWARF if found */
@@ -468,36 +518,30 @@ enum layout_mode {
 
 #define MAX_DEBUG_DIRS 16
 
-struct options {
-	enum output_format format;
-	enum layout_mode layout;
-	const char *debug_dirs[MAX_DEBUG_DIRS];
+struct layout_request {
+	enum layout_mode mode;
+	const char *const *debug_dirs;  /* searched first, in order */
 	size_t ndebug_dirs;
-	bool has_limit;
-	long limit;
-	bool current;
-	bool stats;
-	bool help;
-	const char *task;       /* address or name, or NULL */
-	bool has_thread;
-	uint64_t thread;        /* native thread id */
-	const char *name_glob;
+	const char *cache_dir;          /* DWARF layouts kept here; NULL: none */
 };
 
-struct pyag_error *options_parse(int argc, char *const argv[],
-				 struct options *ret) HIDDEN;
-
 /* ---- graph and formats (graph.c, format.c) ------------------------------ */
+
+/* An await cycle: record indices, the first repeated at the end. */
+struct cycle {
+	uint32_t *v;
+	uint32_t len;
+};
+#define MAX_CYCLES 10000u
 
 struct graph {
 	const struct snapshot *snap;
 	/* awaited -> awaiters: snap->tasks[i].awaited_by; awaiter -> awaited: */
 	uint32_t *child_start;  /* CSR: children of i are child_list[start[i]..start[i+1]) */
 	uint32_t *child_list;
-	bool *on_cycle_edge;    /* per task: unused */
-	uint32_t **cycles;      /* each: indices, first repeated at the end */
-	uint32_t *cycle_len;
+	struct cycle *cycles;
 	size_t ncycles;
+	size_t cycles_dropped;  /* beyond MAX_CYCLES */
 };
 
 struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g) HIDDEN;
@@ -506,9 +550,9 @@ void graph_deinit(struct graph *g) HIDDEN;
 struct render_ctx {
 	const struct snapshot *snap;
 	const struct graph *graph;
-	const struct options *opts;
+	const struct pyag_render_options *ro;
 	const bool *selected;   /* per task: passes the filters */
-	long task_index;        /* the TASK argument, or -1 */
+	long task_index;        /* the task asked for, or -1 */
 };
 
 void format_callgraph_task(struct strbuf *sb, const struct render_ctx *ctx,
@@ -518,16 +562,18 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_tree(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv) HIDDEN;
 void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
-void format_stats(struct strbuf *sb, const struct render_ctx *ctx,
-		  const char *layout_how) HIDDEN;
+void format_stats(struct strbuf *sb, const struct snapshot *snap,
+		  const struct graph *g) HIDDEN;
 
-/* ---- layout choice (layout_select.c) ------------------------------------ */
+/* The graph object's parts, for the renderers (session.c). */
+const struct snapshot *graph_snapshot(const struct pyag_graph *g) HIDDEN;
+const struct graph *graph_graph(const struct pyag_graph *g) HIDDEN;
 
-/* The layout by policy (o->layout): debug offsets, DWARF, or both
+/* The layout by policy (o->mode): debug offsets, DWARF, or both
  * cross-checked; drift is reported as warnings of snap. */
 struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 			       const struct pyag_host *host,
-			       const struct options *o, struct snapshot *snap) HIDDEN;
+			       const struct layout_request *o, struct snapshot *snap) HIDDEN;
 
 /* ---- DWARF layouts, debug files, layout cache (layout_dwarf.c,
  *      debuginfo.c, layout_cache.c) ----------------------------------------- */
@@ -588,12 +634,12 @@ void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
 		    void (*warn)(void *arg, const char *msg), void *arg) HIDDEN;
 
 /* A cache of layouts on disk keyed by build-ids (key: [0-9A-Za-z._+-],
- * e.g. "EXE_BUILD_ID+ASYNCIO_BUILD_ID"), under $XDG_CACHE_HOME/py-async-graph
- * (~/.cache/py-async-graph). PYAG_NO_CACHE=1 disables it. load: true when
+ * e.g. "EXE_BUILD_ID+ASYNCIO_BUILD_ID"), in dir (NULL: no cache: load
+ * misses, store does nothing). load: true when
  * a complete, valid entry was read into *ret (a missing or corrupt entry is
  * a miss). store: atomic (rename); only for layouts the caller accepted. */
-bool layout_cache_load(const char *key, struct pyag_layout *ret) HIDDEN;
-struct pyag_error *layout_cache_store(const char *key,
+bool layout_cache_load(const char *dir, const char *key, struct pyag_layout *ret) HIDDEN;
+struct pyag_error *layout_cache_store(const char *dir, const char *key,
 				      const struct pyag_layout *l) HIDDEN;
 
 #endif /* PYAG_INTERNAL_H */

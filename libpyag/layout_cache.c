@@ -5,11 +5,10 @@
  * from, so that a 20 MB debug file is parsed once per build.
  *
  * Cache entries are small text files, one "name value" line per field,
- * under $XDG_CACHE_HOME/py-async-graph/ (default ~/.cache/py-async-graph/).
- * They are written to a temporary file and renamed into place, and read
+ * in the directory the session was given (none by default; front ends use
+ * pyag_default_cache_dir()). They are written to a temporary file and renamed into place, and read
  * back only when the format version matches and every field is present
  * exactly once with a valid value: anything else is a miss, never an error.
- * PYAG_NO_CACHE=1 turns the cache off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -156,12 +155,6 @@ void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
 
 /* ---- cache ---------------------------------------------------------------- */
 
-static bool cache_disabled(void)
-{
-	const char *v = getenv("PYAG_NO_CACHE");
-	return v && *v && strcmp(v, "0") != 0;
-}
-
 /* Keys become file names: build-id hex, joined by '-' or '+'. */
 static bool key_valid(const char *key)
 {
@@ -178,34 +171,13 @@ static bool key_valid(const char *key)
 	return true;
 }
 
-/* The cache directory, malloc'd; NULL when there is none. */
-static char *cache_dir(void)
+static char *cache_path(const char *dir, const char *key)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	char *dir = NULL;
-	if (xdg && xdg[0] == '/') {
-		if (asprintf(&dir, "%s/py-async-graph", xdg) < 0)
-			return NULL;
-		return dir;
-	}
-	const char *home = getenv("HOME");
-	if (!home || home[0] != '/')
+	if (!dir || !key_valid(key))
 		return NULL;
-	if (asprintf(&dir, "%s/.cache/py-async-graph", home) < 0)
-		return NULL;
-	return dir;
-}
-
-static char *cache_path(const char *key)
-{
-	if (cache_disabled() || !key_valid(key))
-		return NULL;
-	char *dir = cache_dir(), *path = NULL;
-	if (!dir)
-		return NULL;
+	char *path = NULL;
 	if (asprintf(&path, "%s/%s.layout", dir, key) < 0)
 		path = NULL;
-	free(dir);
 	return path;
 }
 
@@ -287,9 +259,9 @@ static bool parse_entry(char *text, struct pyag_layout *l)
 	return ended && have_source && nseen == ARRAY_SIZE(fields);
 }
 
-bool layout_cache_load(const char *key, struct pyag_layout *ret)
+bool layout_cache_load(const char *dir, const char *key, struct pyag_layout *ret)
 {
-	char *path = cache_path(key);
+	char *path = cache_path(dir, key);
 	if (!path)
 		return false;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -345,9 +317,10 @@ static int mkdir_p(char *path)
 	return 0;
 }
 
-struct pyag_error *layout_cache_store(const char *key, const struct pyag_layout *l)
+struct pyag_error *layout_cache_store(const char *cache_dir, const char *key,
+				      const struct pyag_layout *l)
 {
-	if (cache_disabled())
+	if (!cache_dir)
 		return NULL;
 	if (!key_valid(key))
 		return pyag_error_create(PYAG_ERROR_USAGE,
@@ -357,9 +330,9 @@ struct pyag_error *layout_cache_store(const char *key, const struct pyag_layout 
 		return pyag_error_create(PYAG_ERROR_USAGE,
 					 "layout cache: cannot store a layout from '%s'",
 					 l->source ? l->source : "(none)");
-	char *dir = cache_dir();
+	char *dir = strdup(cache_dir);
 	if (!dir)
-		return NULL;   /* no home: no cache */
+		return pyag_error_nomem("the layout cache's path");
 	struct pyag_error *err = NULL;
 	char *tmp = NULL, *path = NULL;
 	struct strbuf sb;

@@ -29,7 +29,7 @@ static void warn_drift(void *arg, const char *msg)
  * else *files_ret (malloc'd) names the debug files, joined by " + ". */
 static struct pyag_error *dwarf_layout(const struct target *t,
 				       const struct pyag_host *host,
-				       const struct options *o, uint64_t version,
+				       const struct layout_request *o, uint64_t version,
 				       struct pyag_layout *ret, bool *found,
 				       char **files_ret)
 {
@@ -78,7 +78,7 @@ static struct pyag_error *dwarf_layout(const struct target *t,
 	}
 	char *key = NULL;
 	if (!debuginfo_cache_key((const char *const *)elf, nelf, &key) && key &&
-	    layout_cache_load(key, ret)) {
+	    layout_cache_load(o->cache_dir, key, ret)) {
 		ret->version = version;
 		free(key);
 		goto out;
@@ -91,7 +91,7 @@ static struct pyag_error *dwarf_layout(const struct target *t,
 	if (!err)
 		err = layout_validate(ret);
 	if (!err && key)
-		pyag_error_destroy(layout_cache_store(key, ret));
+		pyag_error_destroy(layout_cache_store(o->cache_dir, key, ret));
 	free(key);
 out:
 	for (int i = 0; i < 2; i++) {
@@ -114,16 +114,16 @@ static const uint64_t asyncio_fields[] = {
 
 /* The layout by policy: debug offsets, DWARF, or both cross-checked. */
 struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
-				      const struct pyag_host *host,
-				      const struct options *o, struct snapshot *snap)
+			       const struct pyag_host *host,
+			       const struct layout_request *o, struct snapshot *snap)
 {
 	struct pyag_layout off, dw;
 	struct pyag_error *oerr = layout_from_debug_offsets(r, t->runtime_addr,
 							    t->asyncio_debug_addr, &off);
 	if (oerr && (oerr->code == PYAG_ERROR_VERSION || oerr->code == PYAG_ERROR_NOT_PYTHON ||
-		     o->layout == LAYOUT_OFFSETS))
+		     o->mode == LAYOUT_OFFSETS))
 		return oerr;
-	if (o->layout == LAYOUT_OFFSETS) {
+	if (o->mode == LAYOUT_OFFSETS) {
 		snap->layout = off;
 		return NULL;
 	}
@@ -136,7 +136,7 @@ struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 		files = NULL;
 	}
 	free(files);
-	if (o->layout == LAYOUT_DWARF) {
+	if (o->mode == LAYOUT_DWARF) {
 		pyag_error_destroy(oerr);
 		if (derr)
 			return pyag_error_wrap(derr, "DWARF layout");

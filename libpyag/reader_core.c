@@ -268,9 +268,66 @@ static const struct reader_ops core_ops = {
 	.destroy = core_destroy,
 };
 
-struct pyag_error *pyag_reader_create_core_ex(const char *path, const char *sysroot,
-					      struct pyag_reader **ret)
+/* Can the file of a core's path be opened here (under sysroot, or as is)? */
+static bool core_path_exists(const char *sysroot, const char *path)
 {
+	char p[4096];
+	if (sysroot && sysroot[0]) {
+		snprintf(p, sizeof(p), "%s%s", sysroot, path);
+		if (access(p, R_OK) == 0)
+			return true;
+	}
+	return access(path, R_OK) == 0;
+}
+
+/*
+ * The executable of a core is the file of its first NT_FILE entries (the
+ * lowest addresses of a PIE or not) whose name begins with the process
+ * name NT_PRPSINFO records (15 characters at most), else of the first
+ * entry. When it cannot be opened here (the core comes from another
+ * machine, or the interpreter was moved), read those mappings from exe.
+ */
+static struct pyag_error *core_use_exe(struct core_file *cf, const char *sysroot,
+				       const char *exe)
+{
+	if (!cf->nfiles)
+		return NULL;
+	const char *want = cf->files[0].path;
+	if (cf->exe_hint && cf->exe_hint[0]) {
+		for (size_t i = 0; i < cf->nfiles; i++) {
+			const char *base = strrchr(cf->files[i].path, '/');
+			base = base ? base + 1 : cf->files[i].path;
+			if (strncmp(base, cf->exe_hint, strlen(cf->exe_hint)) == 0) {
+				want = cf->files[i].path;
+				break;
+			}
+		}
+	}
+	if (core_path_exists(sysroot, want))
+		return NULL;
+	char *old = strdup(want);
+	if (!old)
+		return pyag_error_nomem("the core's file list");
+	for (size_t i = 0; i < cf->nfiles; i++) {
+		if (strcmp(cf->files[i].path, old) != 0)
+			continue;
+		char *copy = strdup(exe);
+		if (!copy) {
+			free(old);
+			return pyag_error_nomem("the core's file list");
+		}
+		free(cf->files[i].path);
+		cf->files[i].path = copy;
+	}
+	free(old);
+	return NULL;
+}
+
+struct pyag_error *pyag_reader_create_core_ex(const char *path, const char *sysroot,
+					      const char *exe, struct pyag_reader **ret)
+{
+	if (exe && access(exe, R_OK) != 0)
+		return pyag_error_errno(errno, "--exe %s", exe);
 	struct pyag_reader *r = malloc(sizeof(*r));
 	struct core_extra *x = calloc(1, sizeof(*x));
 	if (!r || !x) {
@@ -312,6 +369,8 @@ struct pyag_error *pyag_reader_create_core_ex(const char *path, const char *sysr
 	}
 	x->cf.map = map;
 	err = core_parse(&x->cf, path);
+	if (!err && exe)
+		err = core_use_exe(&x->cf, sysroot, exe);
 	if (err)
 		goto fail;
 	x->fds = malloc((x->cf.nfiles ? x->cf.nfiles : 1) * sizeof(int));
@@ -331,7 +390,7 @@ fail:
 
 struct pyag_error *pyag_reader_create_core(const char *path, struct pyag_reader **ret)
 {
-	return pyag_reader_create_core_ex(path, NULL, ret);
+	return pyag_reader_create_core_ex(path, NULL, NULL, ret);
 }
 
 struct core_file *reader_core_file(struct pyag_reader *r)

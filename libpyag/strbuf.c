@@ -19,14 +19,30 @@ void sb_deinit(struct strbuf *sb)
 
 #define FLUSH_AT (64u * 1024u)
 
+static bool streaming(const struct strbuf *sb)
+{
+	return sb->flush || sb->styled;
+}
+
+/* Hand what is buffered to the sink, in the current style. */
+static void sb_emit(struct strbuf *sb)
+{
+	if (!sb->len || sb->failed)
+		return;
+	int rc = sb->styled ? sb->styled(sb->flush_arg, sb->style, sb->data, sb->len)
+			    : sb->flush(sb->flush_arg, sb->data, sb->len);
+	if (rc != 0)
+		sb->failed = sb->sink_failed = true;
+	sb->len = 0;
+	sb->data[0] = '\0';
+}
+
 bool sb_reserve(struct strbuf *sb, size_t extra)
 {
 	if (sb->failed)
 		return false;
-	if (sb->flush && sb->len >= FLUSH_AT) {
-		if (sb->flush(sb->flush_arg, sb->data, sb->len) != 0)
-			sb->failed = true;
-		sb->len = 0;
+	if (streaming(sb) && sb->len >= FLUSH_AT) {
+		sb_emit(sb);
 		if (sb->failed)
 			return false;
 	}
@@ -120,12 +136,15 @@ char *sb_steal(struct strbuf *sb)
 
 bool sb_flush(struct strbuf *sb)
 {
-	if (sb->flush && sb->len && !sb->failed) {
-		if (sb->flush(sb->flush_arg, sb->data, sb->len) != 0)
-			sb->failed = true;
-		sb->len = 0;
-		if (sb->data)
-			sb->data[0] = '\0';
-	}
+	if (streaming(sb))
+		sb_emit(sb);
 	return !sb->failed;
+}
+
+void sb_style(struct strbuf *sb, enum pyag_style style)
+{
+	if (!sb->styled || sb->style == style)
+		return;
+	sb_emit(sb);
+	sb->style = style;
 }

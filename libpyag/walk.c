@@ -97,7 +97,7 @@ void snapshot_deinit(struct snapshot *snap)
 	free(snap->tasks);
 	free(snap->threads);
 	for (size_t i = 0; i < snap->nwarnings; i++)
-		free(snap->warnings[i]);
+		free(snap->warnings[i].message);
 	free(snap->warnings);
 	free(snap->dwarf_files);
 	u64map_deinit(&snap->index);
@@ -116,12 +116,20 @@ void snapshot_restart(struct snapshot *snap)
 	snap->layout = keep.layout;
 	snap->dwarf_files = keep.dwarf_files;
 	snap->kind = keep.kind;
+	snap->runtime_how = keep.runtime_how;
 	snap->pid = keep.pid;
+}
+
+void snapshot_nomem(struct snapshot *snap, const char *what)
+{
+	if (!snap->nomem)
+		snap->nomem = what;
 }
 
 #define MAX_WARNINGS 1000u
 
-void snapshot_warn(struct snapshot *snap, const char *fmt, ...)
+static void snapshot_vwarn(struct snapshot *snap, enum pyag_warning_code code,
+			   uint64_t address, const char *fmt, va_list ap)
 {
 	if (snap->nwarnings >= MAX_WARNINGS) {
 		snap->warnings_dropped++;
@@ -129,19 +137,37 @@ void snapshot_warn(struct snapshot *snap, const char *fmt, ...)
 	}
 	if (snap->nwarnings == snap->cap_warnings) {
 		size_t cap = snap->cap_warnings ? snap->cap_warnings * 2 : 8;
-		char **w = realloc(snap->warnings, cap * sizeof(*w));
-		if (!w)
+		struct warning_rec *w = realloc(snap->warnings, cap * sizeof(*w));
+		if (!w) {
+			snapshot_nomem(snap, "warnings");
 			return;
+		}
 		snap->warnings = w;
 		snap->cap_warnings = cap;
 	}
 	char *msg;
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		snapshot_nomem(snap, "warnings");
+		return;
+	}
+	snap->warnings[snap->nwarnings++] = (struct warning_rec){ code, address, msg };
+}
+
+void snapshot_warn_at(struct snapshot *snap, enum pyag_warning_code code,
+		      uint64_t address, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&msg, fmt, ap);
+	snapshot_vwarn(snap, code, address, fmt, ap);
 	va_end(ap);
-	if (n >= 0)
-		snap->warnings[snap->nwarnings++] = msg;
+}
+
+void snapshot_warn(struct snapshot *snap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	snapshot_vwarn(snap, PYAG_WARNING_LAYOUT, 0, fmt, ap);
+	va_end(ap);
 }
 
 long snapshot_find(const struct snapshot *snap, uint64_t addr)
@@ -163,13 +189,17 @@ struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr)
 	if (snap->ntasks == snap->cap_tasks) {
 		size_t cap = snap->cap_tasks ? snap->cap_tasks * 2 : 64;
 		struct task_rec *t = realloc(snap->tasks, cap * sizeof(*t));
-		if (!t)
+		if (!t) {
+			snapshot_nomem(snap, "task records");
 			return NULL;
+		}
 		snap->tasks = t;
 		snap->cap_tasks = cap;
 	}
-	if (!u64map_put(&snap->index, addr, (uint32_t)snap->ntasks))
+	if (!u64map_put(&snap->index, addr, (uint32_t)snap->ntasks)) {
+		snapshot_nomem(snap, "the task index");
 		return NULL;
+	}
 	struct task_rec *t = &snap->tasks[snap->ntasks++];
 	memset(t, 0, sizeof(*t));
 	t->addr = addr;
@@ -178,7 +208,10 @@ struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr)
 
 const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n)
 {
-	return intern_get(&snap->strings, s, n);
+	const char *r = intern_get(&snap->strings, s, n);
+	if (!r)
+		snapshot_nomem(snap, "names");
+	return r;
 }
 
 static struct thread_rec *snapshot_add_thread(struct snapshot *snap)
@@ -186,8 +219,10 @@ static struct thread_rec *snapshot_add_thread(struct snapshot *snap)
 	if (snap->nthreads == snap->cap_threads) {
 		size_t cap = snap->cap_threads ? snap->cap_threads * 2 : 8;
 		struct thread_rec *t = realloc(snap->threads, cap * sizeof(*t));
-		if (!t)
+		if (!t) {
+			snapshot_nomem(snap, "thread records");
 			return NULL;
+		}
 		snap->threads = t;
 		snap->cap_threads = cap;
 	}
@@ -197,6 +232,30 @@ static struct thread_rec *snapshot_add_thread(struct snapshot *snap)
 }
 
 /* ---- small readers --------------------------------------------------------- */
+
+/* A warning "CONTEXT: what went wrong" about the object at addr, from err
+ * (consumed). Running out of memory is no warning: the walk then fails. */
+static void warn_error(struct walker *w, uint64_t addr, struct pyag_error *err,
+		       const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void warn_error(struct walker *w, uint64_t addr, struct pyag_error *err,
+		       const char *fmt, ...)
+{
+	if (pyag_error_code(err) == PYAG_ERROR_NO_MEMORY) {
+		snapshot_nomem(w->snap, "while reading objects");
+		pyag_error_destroy(err);
+		return;
+	}
+	char ctx[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	snapshot_warn_at(w->snap,
+			 pyag_error_code(err) == PYAG_ERROR_FAULT ? PYAG_WARNING_UNREADABLE
+								 : PYAG_WARNING_CORRUPT,
+			 addr, "%s: %s", ctx, pyag_error_message(err));
+	pyag_error_destroy(err);
+}
 
 static uint64_t get_u64(const uint8_t *buf, uint64_t off)
 {
@@ -255,7 +314,8 @@ static enum type_kind classify_type(struct walker *w, uint64_t type)
 			kind = TYPE_ASEND;
 		}
 	}
-	u64map_put(&w->types, type, kind);
+	if (!u64map_put(&w->types, type, kind))
+		snapshot_nomem(w->snap, "the type cache");
 	return kind;
 }
 
@@ -392,15 +452,19 @@ static struct code_info *code_lookup(struct walker *w, uint64_t code)
 	if (w->ncodes == w->cap_codes) {
 		size_t cap = w->cap_codes ? w->cap_codes * 2 : 256;
 		struct code_info *c = realloc(w->code_infos, cap * sizeof(*c));
-		if (!c)
+		if (!c) {
+			snapshot_nomem(w->snap, "code objects");
 			return NULL;
+		}
 		w->code_infos = c;
 		w->cap_codes = cap;
 	}
 	struct code_info *ci = &w->code_infos[w->ncodes];
 	memset(ci, 0, sizeof(*ci));
-	if (!u64map_put(&w->codes, code, (uint32_t)w->ncodes))
+	if (!u64map_put(&w->codes, code, (uint32_t)w->ncodes)) {
+		snapshot_nomem(w->snap, "code objects");
 		return NULL;
+	}
 	w->ncodes++;
 
 	const struct pyag_layout *l = w->l;
@@ -411,9 +475,7 @@ static struct code_info *code_lookup(struct walker *w, uint64_t code)
 	if (!err)
 		err = read_str(w, get_u64(buf, l->code_filename), &ci->filename);
 	if (err) {
-		snapshot_warn(w->snap, "code object 0x%llx: %s",
-			      (unsigned long long)code, pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, code, err, "code object 0x%llx", (unsigned long long)code);
 		return ci;
 	}
 	ci->firstlineno = get_i32(buf, l->code_firstlineno);
@@ -427,6 +489,8 @@ static struct code_info *code_lookup(struct walker *w, uint64_t code)
 					       ci->linetable, (size_t)ltsize);
 			if (!err)
 				ci->linetable_len = (size_t)ltsize;
+		} else {
+			snapshot_nomem(w->snap, "line tables");
 		}
 	}
 	pyag_error_destroy(err);
@@ -475,6 +539,7 @@ static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
 struct frame_list {
 	struct frame_rec *v;
 	size_t n, cap;
+	struct snapshot *snap;  /* told when memory runs out */
 };
 
 static bool frame_list_push(struct frame_list *fl, const struct frame_rec *f)
@@ -482,8 +547,10 @@ static bool frame_list_push(struct frame_list *fl, const struct frame_rec *f)
 	if (fl->n == fl->cap) {
 		size_t cap = fl->cap ? fl->cap * 2 : 16;
 		struct frame_rec *v = realloc(fl->v, cap * sizeof(*v));
-		if (!v)
+		if (!v) {
+			snapshot_nomem(fl->snap, "call stacks");
 			return false;
+		}
 		fl->v = v;
 		fl->cap = cap;
 	}
@@ -501,10 +568,12 @@ static void frame_list_commit(struct walker *w, struct frame_list *fl,
 		if (t->frames) {
 			memcpy(t->frames, fl->v, fl->n * sizeof(*fl->v));
 			t->nframes = (uint32_t)fl->n;
+		} else {
+			snapshot_nomem(w->snap, "call stacks");
 		}
 	}
 	free(fl->v);
-	memset(fl, 0, sizeof(*fl));
+	*fl = (struct frame_list){ .snap = fl->snap };
 }
 
 /*
@@ -528,9 +597,9 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 		if (!through_asend)
 			*ncapture_ret = (uint32_t)fl->n;
 		if (depth >= w->lim->max_frames) {
-			snapshot_warn(w->snap, "task 0x%llx: coroutine chain longer "
-				      "than %zu, truncated", (unsigned long long)t->addr,
-				      w->lim->max_frames);
+			snapshot_warn_at(w->snap, PYAG_WARNING_LIMIT, t->addr,
+					 "task 0x%llx: coroutine chain longer than %zu, truncated",
+					 (unsigned long long)t->addr, w->lim->max_frames);
 			return;
 		}
 		enum type_kind kind = object_kind(w, obj);
@@ -552,10 +621,8 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 			return;
 		struct pyag_error *err = read_struct(w, obj, gen, gsize);
 		if (err) {
-			snapshot_warn(w->snap, "task 0x%llx: coroutine 0x%llx: %s",
-				      (unsigned long long)t->addr,
-				      (unsigned long long)obj, pyag_error_message(err));
-			pyag_error_destroy(err);
+			warn_error(w, obj, err, "task 0x%llx: coroutine 0x%llx",
+				   (unsigned long long)t->addr, (unsigned long long)obj);
 			return;
 		}
 		int8_t state = (int8_t)gen[l->gen_frame_state];
@@ -617,17 +684,15 @@ static void walk_thread_frames(struct walker *w, uint64_t frame_addr,
 	bool stop_after_async = false;
 	for (size_t n = 0; frame_addr; n++) {
 		if (n >= w->lim->max_frames) {
-			snapshot_warn(w->snap, "thread stack deeper than %zu frames, "
-				      "truncated", w->lim->max_frames);
+			snapshot_warn_at(w->snap, PYAG_WARNING_LIMIT, t->addr,
+					 "thread stack deeper than %zu frames, truncated",
+					 w->lim->max_frames);
 			return;
 		}
 		struct pyag_error *err = read_struct(w, frame_addr, buf, l->frame_size);
 		if (err) {
-			snapshot_warn(w->snap, "task 0x%llx: frame 0x%llx: %s",
-				      (unsigned long long)t->addr,
-				      (unsigned long long)frame_addr,
-				      pyag_error_message(err));
-			pyag_error_destroy(err);
+			warn_error(w, frame_addr, err, "task 0x%llx: frame 0x%llx",
+				   (unsigned long long)t->addr, (unsigned long long)frame_addr);
 			return;
 		}
 		int owner = (int8_t)buf[l->frame_owner];
@@ -666,6 +731,8 @@ static void read_awaited_by(struct walker *w, struct task_rec *t,
 		if (t->awaited_by) {
 			t->awaited_by[0] = awaited_by;
 			t->nawaited_by = 1;
+		} else {
+			snapshot_nomem(w->snap, "awaited-by edges");
 		}
 		return;
 	}
@@ -677,16 +744,16 @@ static void read_awaited_by(struct walker *w, struct task_rec *t,
 		ssize = l->set_used + 8;
 	struct pyag_error *err = read_struct(w, awaited_by, set, ssize);
 	if (err) {
-		snapshot_warn(w->snap, "task 0x%llx: awaited-by set: %s",
-			      (unsigned long long)t->addr, pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, awaited_by, err, "task 0x%llx: awaited-by set",
+			   (unsigned long long)t->addr);
 		return;
 	}
 	uint64_t mask = get_u64(set, l->set_mask);
 	uint64_t table = get_u64(set, l->set_table);
 	uint64_t used = get_u64(set, l->set_used);
 	if (mask >= w->lim->max_set || ((mask + 1) & mask) != 0 || used > mask + 1) {
-		snapshot_warn(w->snap, "task 0x%llx: awaited-by set 0x%llx is "
+		snapshot_warn_at(w->snap, PYAG_WARNING_CORRUPT, awaited_by,
+			      "task 0x%llx: awaited-by set 0x%llx is "
 			      "corrupt (mask %llu, used %llu)",
 			      (unsigned long long)t->addr,
 			      (unsigned long long)awaited_by,
@@ -695,17 +762,20 @@ static void read_awaited_by(struct walker *w, struct task_rec *t,
 	}
 	size_t nslots = (size_t)mask + 1;
 	uint64_t *entries = malloc(nslots * 16);
-	if (!entries)
+	if (!entries) {
+		snapshot_nomem(w->snap, "awaited-by edges");
 		return;
+	}
 	err = pyag_reader_read(w->r, table, entries, nslots * 16);
 	if (err) {
-		snapshot_warn(w->snap, "task 0x%llx: awaited-by set table: %s",
-			      (unsigned long long)t->addr, pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, awaited_by, err, "task 0x%llx: awaited-by set table",
+			   (unsigned long long)t->addr);
 		free(entries);
 		return;
 	}
 	t->awaited_by = arena_alloc(&w->snap->mem, (used ? used : 1) * sizeof(uint64_t));
+	if (!t->awaited_by)
+		snapshot_nomem(w->snap, "awaited-by edges");
 	if (t->awaited_by) {
 		/* slot order: the order Python iterates the set */
 		for (size_t i = 0; i < nslots && t->nawaited_by < used; i++) {
@@ -745,9 +815,7 @@ static void read_task_name(struct walker *w, struct task_rec *t, uint64_t name)
 					(unsigned long long)name);
 	}
 	if (err) {
-		snapshot_warn(w->snap, "task 0x%llx: %s", (unsigned long long)t->addr,
-			      pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, t->addr, err, "task 0x%llx", (unsigned long long)t->addr);
 	}
 	if (!t->name)
 		t->name = snapshot_intern(w->snap, "?", 1);
@@ -771,18 +839,14 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 		fsize = l->task_awaited_by_is_set + 1;
 	struct pyag_error *err = read_struct(w, addr, buf, fsize);
 	if (err) {
-		snapshot_warn(w->snap, "task 0x%llx: %s", (unsigned long long)addr,
-			      pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, addr, err, "task 0x%llx", (unsigned long long)addr);
 		return NULL;
 	}
 	bool is_task = buf[l->task_is_task] != 0;
 	if (is_task) {
 		err = read_struct(w, addr, buf, l->task_size);
 		if (err) {
-			snapshot_warn(w->snap, "task 0x%llx: %s",
-				      (unsigned long long)addr, pyag_error_message(err));
-			pyag_error_destroy(err);
+			warn_error(w, addr, err, "task 0x%llx", (unsigned long long)addr);
 			return NULL;
 		}
 	}
@@ -801,7 +865,7 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 		/* t may move when records are added: work by index */
 		size_t idx = (size_t)(t - w->snap->tasks);
 		read_task_name(w, t, name);
-		struct frame_list fl = { 0 };
+		struct frame_list fl = { .snap = w->snap };
 		uint32_t ncapture = 0;
 		if (coro)
 			walk_coro_chain(w, coro, &w->snap->tasks[idx], &fl, &ncapture);
@@ -832,18 +896,21 @@ static void walk_task_list(struct walker *w, uint64_t head, int64_t interp,
 	uint64_t mark = head, steps = 0, power = 1;
 	while (!err && node != head) {
 		if (!node) {
-			snapshot_warn(w->snap, "%s: task list broken (NULL link after "
+			snapshot_warn_at(w->snap, PYAG_WARNING_CORRUPT, head,
+					 "%s: task list broken (NULL link after "
 				      "%zu tasks)", what, n);
 			return;
 		}
 		if (w->snap->ntasks >= w->lim->max_tasks || n >= w->lim->max_tasks) {
-			snapshot_warn(w->snap, "%s: more than %zu tasks, stopped",
+			snapshot_warn_at(w->snap, PYAG_WARNING_LIMIT, head,
+					 "%s: more than %zu tasks, stopped",
 				      what, w->lim->max_tasks);
 			return;
 		}
 		uint64_t task = node - l->task_node;
 		if (node == mark || snapshot_find(w->snap, task) >= 0) {
-			snapshot_warn(w->snap, "%s: task list loops back to task "
+			snapshot_warn_at(w->snap, PYAG_WARNING_CORRUPT, task,
+					 "%s: task list loops back to task "
 				      "0x%llx, stopped", what, (unsigned long long)task);
 			return;
 		}
@@ -857,8 +924,7 @@ static void walk_task_list(struct walker *w, uint64_t head, int64_t interp,
 		err = reader_read_u64(w->r, node + l->llist_next, &node);
 	}
 	if (err) {
-		snapshot_warn(w->snap, "%s: task list: %s", what, pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, head, err, "%s: task list", what);
 	}
 }
 
@@ -874,11 +940,14 @@ static void walk_awaiters(struct walker *w)
 			continue;
 		/* each awaiter is looked up once, here, for every later user */
 		int32_t *idx = arena_alloc(&snap->mem, n * sizeof(*idx));
+		if (!idx)
+			snapshot_nomem(snap, "awaited-by edges");
 		for (uint32_t k = 0; k < n; k++) {
 			uint64_t a = snap->tasks[i].awaited_by[k];
 			long p = snapshot_find(snap, a);
 			if (p < 0 && !full && snap->ntasks >= w->lim->max_tasks) {
-				snapshot_warn(snap, "more than %zu tasks and futures, "
+				snapshot_warn_at(snap, PYAG_WARNING_LIMIT, 0,
+						 "more than %zu tasks and futures, "
 					      "awaiters not followed", w->lim->max_tasks);
 				full = true;
 			}
@@ -903,9 +972,7 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
 	uint64_t size = l->have_asyncio ? l->athread_size : l->tstate_size;
 	struct pyag_error *err = read_struct(w, tstate, buf, size);
 	if (err) {
-		snapshot_warn(w->snap, "thread state 0x%llx: %s",
-			      (unsigned long long)tstate, pyag_error_message(err));
-		pyag_error_destroy(err);
+		warn_error(w, tstate, err, "thread state 0x%llx", (unsigned long long)tstate);
 		return;
 	}
 	struct thread_rec *th = snapshot_add_thread(w->snap);
@@ -929,7 +996,7 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
 	if (!t)
 		return;
 	idx = t - w->snap->tasks;
-	struct frame_list fl = { 0 };
+	struct frame_list fl = { .snap = w->snap };
 	walk_thread_frames(w, current_frame, t, &fl);
 	t = &w->snap->tasks[idx];
 	t->running = true;
@@ -957,8 +1024,14 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 					"already finalised): no interpreter state");
 	struct u64map seen = { 0 };
 	for (size_t ni = 0; interp && !err; ni++) {
-		if (ni >= lim->max_interpreters || !u64map_put(&seen, interp, 0)) {
-			snapshot_warn(snap, "interpreter list too long or looping");
+		uint32_t seen_before;
+		if (ni >= lim->max_interpreters || u64map_get(&seen, interp, &seen_before)) {
+			snapshot_warn_at(snap, PYAG_WARNING_CORRUPT, interp,
+					 "interpreter list too long or looping");
+			break;
+		}
+		if (!u64map_put(&seen, interp, 0)) {
+			snapshot_nomem(snap, "the interpreter list");
 			break;
 		}
 		uint8_t buf[64];
@@ -976,17 +1049,20 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		for (size_t nt = 0; tstate; nt++) {
 			uint32_t dummy;
 			if (nt >= lim->max_threads || u64map_get(&seen_threads, tstate, &dummy)) {
-				snapshot_warn(snap, "interpreter %lld: thread list too "
+				snapshot_warn_at(snap, PYAG_WARNING_CORRUPT, tstate,
+						 "interpreter %lld: thread list too "
 					      "long or looping", (long long)id);
 				break;
 			}
-			u64map_put(&seen_threads, tstate, 0);
+			if (!u64map_put(&seen_threads, tstate, 0)) {
+				snapshot_nomem(snap, "the thread list");
+				break;
+			}
 			if (l->have_asyncio)
 				walk_thread(&w, tstate, id);
 			struct pyag_error *e = reader_read_u64(r, tstate + l->tstate_next, &tstate);
 			if (e) {
-				snapshot_warn(snap, "thread list: %s", pyag_error_message(e));
-				pyag_error_destroy(e);
+				warn_error(&w, tstate, e, "thread list");
 				break;
 			}
 		}
@@ -998,8 +1074,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		}
 		struct pyag_error *e = reader_read_u64(r, interp + l->interp_next, &next);
 		if (e) {
-			snapshot_warn(snap, "interpreter list: %s", pyag_error_message(e));
-			pyag_error_destroy(e);
+			warn_error(&w, interp, e, "interpreter list");
 			break;
 		}
 		interp = next;
@@ -1010,5 +1085,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 	u64map_deinit(&w.types);
 	u64map_deinit(&w.codes);
 	free(w.code_infos);
+	if (!err && snap->nomem)
+		err = pyag_error_nomem(snap->nomem);
 	return err;
 }

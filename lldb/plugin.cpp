@@ -43,7 +43,6 @@ __attribute__((visibility("default"))) bool PluginInitialize(lldb::SBDebugger de
 
 namespace {
 
-const char kCommandName[] = "async graph";
 const char kNoProcess[] =
 	"no process: attach to a Python process or load a core first";
 
@@ -172,8 +171,9 @@ bool is_elf_core(const char *path)
 /* Does the core at path hold the same bytes as the process lldb shows? */
 bool core_matches(const std::string &path, Session &s)
 {
-	struct pyag_reader *reader = nullptr;
-	struct pyag_error *err = pyag_reader_create_core(path.c_str(), &reader);
+	struct pyag_session *core = nullptr;
+	struct pyag_error *err = pyag_session_create_core(path.c_str(), nullptr,
+							  nullptr, &core);
 	if (err) {
 		pyag_error_destroy(err);
 		return false;
@@ -188,7 +188,7 @@ bool core_matches(const std::string &path, Session &s)
 	bool compared = false, same = true;
 	for (uint64_t a : probes) {
 		unsigned char mine[64], theirs[64];
-		err = pyag_reader_read(reader, a, mine, sizeof(mine));
+		err = pyag_session_read(core, a, mine, sizeof(mine));
 		if (err) {
 			pyag_error_destroy(err);
 			continue;
@@ -198,7 +198,7 @@ bool core_matches(const std::string &path, Session &s)
 		compared = true;
 		same = same && memcmp(mine, theirs, sizeof(mine)) == 0;
 	}
-	pyag_reader_destroy(reader);
+	pyag_session_destroy(core);
 	return compared && same;
 }
 
@@ -370,25 +370,22 @@ bool wants_help(char **argv)
 	return false;
 }
 
-/* Diagnostics: warnings as lldb warnings, --stats lines as messages. */
-void put_diagnostics(lldb::SBCommandReturnObject &result, const char *diag)
+/* What a command prints: its output, then warnings and --stats lines. */
+struct Output {
+	std::string text;
+	std::vector<std::pair<bool, std::string>> messages;  /* (warning, text) */
+};
+
+int collect_output(void *arg, const char *data, size_t size)
 {
-	static const char warning[] = "warning: ";
-	std::string text(diag ? diag : "");
-	size_t at = 0;
-	while (at < text.size()) {
-		size_t end = text.find('\n', at);
-		if (end == std::string::npos)
-			end = text.size();
-		std::string line = text.substr(at, end - at);
-		at = end + 1;
-		if (line.empty())
-			continue;
-		if (line.compare(0, sizeof(warning) - 1, warning) == 0)
-			result.AppendWarning(line.c_str() + sizeof(warning) - 1);
-		else
-			result.AppendMessage(line.c_str());
-	}
+	static_cast<Output *>(arg)->text.append(data, size);
+	return 0;
+}
+
+void collect_message(void *arg, const struct pyag_message *m)
+{
+	static_cast<Output *>(arg)->messages.emplace_back(m->kind == PYAG_MESSAGE_WARNING,
+							  m->text);
 }
 
 class GraphCommand : public lldb::SBCommandPluginInterface {
@@ -435,17 +432,14 @@ private:
 		s.target = debugger.GetSelectedTarget();
 		if (s.target.IsValid())
 			s.process = s.target.GetProcess();
-		struct pyag_host host;
-		memset(&host, 0, sizeof(host));
-		host.command_name = kCommandName;
+		uint64_t selected = 0;
 		std::string core_path, sysroot;
 		std::vector<std::string> paths;
 		std::vector<struct pyag_mapping> maps;
-		bool direct = false;
+		bool direct = false, help = wants_help(command);
+		int pid = 0;
 
-		if (wants_help(command)) {
-			host.kind = PYAG_TARGET_LIVE;  /* the library answers with help */
-		} else {
+		if (!help) {
 			lldb::StateType state = s.process.IsValid() ? s.process.GetState()
 								    : lldb::eStateInvalid;
 			if (!s.process.IsValid() || state == lldb::eStateInvalid ||
@@ -460,44 +454,85 @@ private:
 				return fail(result, "the process is running: stop it first "
 					    "(process interrupt)");
 			s.core = is_core_process(s.process);
-			lldb::pid_t pid = s.process.GetProcessID();
-			host.pid = pid != LLDB_INVALID_PROCESS_ID && pid <= INT_MAX ? (int)pid : 0;
-			host.symbol = find_symbol;
-			host.symbol_arg = &s;
+			lldb::pid_t lpid = s.process.GetProcessID();
+			pid = lpid != LLDB_INVALID_PROCESS_ID && lpid <= INT_MAX ? (int)lpid : 0;
 			lldb::SBThread thread = s.process.GetSelectedThread();
 			if (thread.IsValid())
-				host.selected_native_thread_id = thread.GetThreadID();
+				selected = thread.GetThreadID();
 			sysroot = platform_sysroot(debugger);
-			if (!sysroot.empty())
-				host.sysroot = sysroot.c_str();
 			const char *force = getenv("PYAG_LLDB_READ");
 			bool via_lldb = force && strcmp(force, "lldb") == 0;
 			if (s.core) {
-				host.kind = PYAG_TARGET_CORE;
 				core_path = core_file_from_api(s.process, 0);
 				if (core_path.empty() && !via_lldb)
 					core_path = core_file_from_maps(s);
-				if (!via_lldb && !core_path.empty() &&
-				    access(core_path.c_str(), R_OK) == 0)
-					host.core_path = core_path.c_str();
+				if (via_lldb || core_path.empty() ||
+				    access(core_path.c_str(), R_OK) != 0)
+					core_path.clear();
 			} else {
-				host.kind = PYAG_TARGET_LIVE;
 				direct = !via_lldb && is_local_live(s.target, s.process);
 			}
-			if (!direct && !host.core_path) {
-				host.read = read_memory;
-				host.read_arg = &s;
+			if (!direct && core_path.empty())
 				module_mappings(s.target, paths, maps);
-				/* even none: never the maps of an unrelated local pid */
-				static struct pyag_mapping none;
-				host.mappings = maps.empty() ? &none : maps.data();
-				host.num_mappings = maps.size();
-			}
 		}
 
-		struct pyag_result out;
-		memset(&out, 0, sizeof(out));
-		struct pyag_error *err = pyag_command(&host, argc, argv.data(), &out);
+		/* The session: the core file or the live pid read directly when
+		 * lldb's target is local, else lldb's own memory. */
+		auto open = [&](bool through_lldb, struct pyag_session **ret) {
+			struct pyag_error *e;
+			if (!through_lldb && !core_path.empty()) {
+				e = pyag_session_create_core(core_path.c_str(), nullptr,
+							     sysroot.empty() ? nullptr
+									     : sysroot.c_str(),
+							     ret);
+			} else if (!through_lldb) {
+				e = pyag_session_create_pid(pid, ret);
+				/* lldb holds the process stopped */
+				if (!e)
+					e = pyag_session_set_stop(*ret, 0);
+				if (!e && !sysroot.empty())
+					e = pyag_session_set_sysroot(*ret, sysroot.c_str());
+			} else {
+				struct pyag_callbacks cb = PYAG_INIT_CALLBACKS;
+				cb.kind = s.core ? PYAG_TARGET_CORE : PYAG_TARGET_LIVE;
+				cb.pid = pid;
+				cb.read = read_memory;
+				cb.read_arg = &s;
+				e = pyag_session_create_callbacks(&cb, ret);
+				/* even none: never the maps of an unrelated local pid */
+				if (!e)
+					e = pyag_session_set_mappings(*ret, maps.data(), maps.size());
+				if (!e && !sysroot.empty())
+					e = pyag_session_set_sysroot(*ret, sysroot.c_str());
+			}
+			if (!e)
+				e = pyag_session_set_symbol_fn(*ret, find_symbol, &s);
+			if (e) {
+				pyag_session_destroy(*ret);
+				*ret = nullptr;
+			}
+			return e;
+		};
+		auto run_once = [&](bool through_lldb, Output &out) {
+			struct pyag_session *session = nullptr;
+			struct pyag_error *e = help ? nullptr : open(through_lldb, &session);
+			if (!e) {
+				struct pyag_command_options co = PYAG_INIT_COMMAND_OPTIONS;
+				co.selected_native_thread_id = selected;
+				co.write = collect_output;
+				co.write_arg = &out;
+				co.message = collect_message;
+				co.message_arg = &out;
+				co.use_cache = 1;
+				e = pyag_command_run(session, argc, argv.data(), &co, nullptr);
+			}
+			pyag_session_destroy(session);
+			return e;
+		};
+
+		Output out;
+		bool through_lldb = !direct && core_path.empty();
+		struct pyag_error *err = run_once(through_lldb, out);
 		if (err && direct &&
 		    (pyag_error_code(err) == PYAG_ERROR_PERMISSION ||
 		     pyag_error_code(err) == PYAG_ERROR_NO_PROCESS ||
@@ -505,25 +540,22 @@ private:
 			/* /proc refused (ptrace scope, another pid namespace):
 			 * read through lldb instead */
 			pyag_error_destroy(err);
-			host.read = read_memory;
-			host.read_arg = &s;
-			err = pyag_command(&host, argc, argv.data(), &out);
+			out = Output();
+			err = run_once(true, out);
 		}
 		if (err) {
 			std::string message = pyag_error_message(err);
 			pyag_error_destroy(err);
-			/* the library names the CLI option and gdb's setting */
-			static const char cli_hint[] = "--sysroot DIR (gdb: set sysroot DIR)";
-			size_t at = message.find(cli_hint);
-			if (at != std::string::npos)
-				message.replace(at, sizeof(cli_hint) - 1,
-						"'platform select host --sysroot DIR'");
 			return fail(result, message.c_str());
 		}
-		if (out.output && out.output[0])
-			result.Printf("%s", out.output);
-		put_diagnostics(result, out.diagnostics);
-		pyag_result_deinit(&out);
+		if (!out.text.empty())
+			result.Printf("%s", out.text.c_str());
+		for (const auto &m : out.messages) {
+			if (m.first)
+				result.AppendWarning(m.second.c_str());
+			else
+				result.AppendMessage(m.second.c_str());
+		}
 		result.SetStatus(lldb::eReturnStatusSuccessFinishResult);
 		return true;
 	}
@@ -543,7 +575,7 @@ std::string long_help()
 		"  async graph --current               the task running on the selected thread\n"
 		"  async graph --format=table          like 'python -m asyncio ps'\n"
 		"\n";
-	const char *usage = pyag_usage();
+	const char *usage = pyag_command_usage();
 	/* lldb re-flows unindented help lines: skip the library's summary
 	 * paragraph (the command's help says the same) and keep the lists. */
 	const char *lists = strstr(usage, "\n\n");

@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "fake.h"
+#include "world.h"
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -366,73 +367,6 @@ END_TEST
 
 /* ---- walker, graph and formats on a synthetic interpreter ----------------------- */
 
-struct world {
-	struct fake_py py;
-	uint64_t parent, child1, child2, fut, running;
-	uint64_t code_main, code_leaf, code_sleep, code_block;
-};
-
-/*
- * parent 'Task-7' (int name): main() line 3 awaiting TaskGroup._aexit (line 121)
- * child1 'worker-α' (kind 2 str): leaf() line 21 -> sleep() line 702;
- *         awaited by parent (a single awaiter)
- * child2 'worker-😀' (kind 4 str): leaf() line 22;
- *         awaited by a set {dummy, fut, parent} in that slot order
- * fut: a plain future awaited by parent
- * running 'runner': running on the thread: block() line 31 on top of
- *         async main() line 5
- */
-static void build_world(struct world *w)
-{
-	struct fake_py *py = &w->py;
-	fake_py_init(py, 0x030e0af0);
-	w->code_main = fake_code(py, "main", "app.py", 1, 10);
-	uint64_t code_aexit = fake_code(py, "TaskGroup._aexit", "taskgroups.py", 100, 30);
-	w->code_leaf = fake_code(py, "leaf", "app.py", 20, 5);
-	w->code_sleep = fake_code(py, "sleep", "tasks.py", 700, 5);
-	w->code_block = fake_code(py, "block", "app.py", 30, 5);
-	uint64_t inner = fake_coro(py, code_aexit, 21, 0);
-	uint64_t pc = fake_coro(py, w->code_main, 2, inner);
-	w->parent = fake_task(py, fake_int(py, 7), pc, 1);
-	uint64_t sl = fake_coro(py, w->code_sleep, 2, 0);
-	uint64_t c1 = fake_coro(py, w->code_leaf, 1, sl);
-	const uint32_t alpha[] = { 'w', 'o', 'r', 'k', 'e', 'r', '-', 0x3b1 };
-	w->child1 = fake_task(py, fake_str(py, alpha, 8, 2), c1, 1);
-	fake_awaited_by_one(py, w->child1, w->parent);
-	uint64_t c2 = fake_coro(py, w->code_leaf, 2, 0);
-	const uint32_t emoji[] = { 'w', 'o', 'r', 'k', 'e', 'r', '-', 0x1f600 };
-	w->child2 = fake_task(py, fake_str(py, emoji, 8, 4), c2, 1);
-	w->fut = fake_task(py, 0, 0, 0);
-	fake_awaited_by_one(py, w->fut, w->parent);
-	const uint64_t slots[4] = { 1, w->fut, 0, w->parent };
-	fake_awaited_by_set(py, w->child2, slots, 4);
-	/* the running task: frames top first: block (plain) -> main (coroutine,
-	 * embedded in its coroutine object) -> a plain frame (the event loop) */
-	uint64_t rc = fake_coro(py, w->code_main, 4, 0);
-	uint64_t loop_frame = fake_frame(py, w->code_main, 9, 0, 0);
-	fake_w64(py->m, rc + 72 + 8, loop_frame);  /* previous */
-	uint64_t shim = fake_frame(py, w->code_main, 0, 4, rc + 72);  /* C-stack shim */
-	uint64_t top = fake_frame(py, w->code_block, 1, 0, shim);
-	w->running = fake_task(py, fake_ascii(py, "runner"), rc, 1);
-	fake_running(py, w->running, top);
-	const uint64_t list[] = { w->parent, w->child1, w->child2, w->running };
-	fake_thread_tasks(py, list, 4);
-}
-
-static void walk_world(struct world *w, struct snapshot *snap)
-{
-	struct pyag_reader *r;
-	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w->py.m, &r));
-	struct pyag_layout l;
-	ck_assert_ptr_null(layout_from_debug_offsets(r, w->py.runtime,
-						     w->py.asyncio_debug, &l));
-	struct walk_limits lim;
-	walk_default_limits(&lim);
-	snapshot_init(snap);
-	ck_assert_ptr_null(walk_target(r, &l, w->py.runtime, &lim, snap));
-	pyag_reader_destroy(r);
-}
-
 START_TEST(test_walk_records)
 {
 	struct world w;
@@ -481,7 +415,7 @@ START_TEST(test_walk_records)
 }
 END_TEST
 
-static char *render_with(struct world *w, const struct options *o, long task,
+static char *render_with(struct world *w, const struct pyag_render_options *o, long task,
 			 int which)
 {
 	struct snapshot snap;
@@ -512,7 +446,7 @@ START_TEST(test_format_callgraph)
 {
 	struct world w;
 	build_world(&w);
-	struct options o = { 0 };
+	struct pyag_render_options o = PYAG_INIT_RENDER_OPTIONS;
 	char *s = render_with(&w, &o, 2, 0);
 	char expect[2048];
 	snprintf(expect, sizeof(expect),
@@ -559,7 +493,7 @@ START_TEST(test_format_tree_table)
 {
 	struct world w;
 	build_world(&w);
-	struct options o = { 0 };
+	struct pyag_render_options o = PYAG_INIT_RENDER_OPTIONS;
 	char *s = render_with(&w, &o, -1, 1);
 	/* pstree rules: the awaiter's stack (outermost first) leads to its
 	 * children; leaves get their own stacks; coroutine labels have two
@@ -606,7 +540,7 @@ START_TEST(test_walk_hostile_list)
 	struct snapshot snap;
 	walk_world(&w, &snap);
 	ck_assert_uint_ge(snap.nwarnings, 1);
-	ck_assert_ptr_nonnull(strstr(snap.warnings[0], "loops back"));
+	ck_assert_ptr_nonnull(strstr(snap.warnings[0].message, "loops back"));
 	snapshot_deinit(&snap);
 	/* a loop through list nodes whose tasks cannot be read (nothing is
 	 * recorded for them): found all the same, no hang */
@@ -617,13 +551,13 @@ START_TEST(test_walk_hostile_list)
 	walk_world(&w, &snap);
 	found = false;
 	for (size_t i = 0; i < snap.nwarnings; i++)
-		found |= strstr(snap.warnings[i], "loops back") != NULL;
+		found |= strstr(snap.warnings[i].message, "loops back") != NULL;
 	ck_assert(found);
 	snapshot_deinit(&snap);
 	/* a NULL link */
 	fake_w64(w.py.m, w.child2 + 152, 0);
 	walk_world(&w, &snap);
-	ck_assert_ptr_nonnull(strstr(snap.warnings[0], "NULL link"));
+	ck_assert_ptr_nonnull(strstr(snap.warnings[0].message, "NULL link"));
 	snapshot_deinit(&snap);
 	/* a coroutine awaiting itself ends the chain, no hang */
 	fake_w64(w.py.m, w.child1 + 128, w.child1);  /* coro = task: not a coroutine */
@@ -640,7 +574,7 @@ START_TEST(test_walk_hostile_list)
 	fake_w64(w.py.m, set + 32, (1ull << 40) - 1);
 	walk_world(&w, &snap);
 	for (size_t i = 0; i < snap.nwarnings; i++)
-		found |= strstr(snap.warnings[i], "corrupt") != NULL;
+		found |= strstr(snap.warnings[i].message, "corrupt") != NULL;
 	ck_assert(found);
 	snapshot_deinit(&snap);
 	fake_py_deinit(&w.py);
@@ -658,12 +592,12 @@ START_TEST(test_graph_cycles)
 	struct graph g;
 	ck_assert_ptr_null(graph_build(&snap, &g));
 	ck_assert_uint_eq(g.ncycles, 1);
-	ck_assert_uint_eq(g.cycle_len[0], 3);
-	ck_assert_uint_eq(g.cycles[0][0], g.cycles[0][2]);
+	ck_assert_uint_eq(g.cycles[0].len, 3);
+	ck_assert_uint_eq(g.cycles[0].v[0], g.cycles[0].v[2]);
 	graph_deinit(&g);
 	snapshot_deinit(&snap);
 	/* the callgraph of a task on a cycle terminates and marks it */
-	struct options o = { 0 };
+	struct pyag_render_options o = PYAG_INIT_RENDER_OPTIONS;
 	char *s = render_with(&w, &o, 1, 0);
 	ck_assert_ptr_nonnull(strstr(s, "await cycle"));
 	free(s);
@@ -676,38 +610,6 @@ START_TEST(test_graph_cycles)
 }
 END_TEST
 
-START_TEST(test_options)
-{
-	struct options o;
-	char *a1[] = { "--format=json", "--limit", "-2", "0x10", "--stats" };
-	ck_assert_ptr_null(options_parse(5, a1, &o));
-	ck_assert_int_eq(o.format, FORMAT_JSON);
-	ck_assert(o.has_limit);
-	ck_assert_int_eq(o.limit, -2);
-	ck_assert_str_eq(o.task, "0x10");
-	ck_assert(o.stats);
-	char *a2[] = { "--format=yaml" };
-	struct pyag_error *err = options_parse(1, a2, &o);
-	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
-	pyag_error_destroy(err);
-	char *a3[] = { "--limit=x" };
-	err = options_parse(1, a3, &o);
-	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
-	pyag_error_destroy(err);
-	char *a4[] = { "a", "b" };
-	err = options_parse(2, a4, &o);
-	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
-	pyag_error_destroy(err);
-	char *a5[] = { "--current", "x" };
-	err = options_parse(2, a5, &o);
-	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
-	pyag_error_destroy(err);
-	char *a6[] = { "--", "--odd-name" };
-	ck_assert_ptr_null(options_parse(2, a6, &o));
-	ck_assert_str_eq(o.task, "--odd-name");
-	ck_assert_int_eq(o.format, FORMAT_TREE);  /* the default */
-}
-END_TEST
 
 static Suite *core_suite(void)
 {
@@ -730,7 +632,6 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_format_tree_table);
 	tcase_add_test(tc, test_walk_hostile_list);
 	tcase_add_test(tc, test_graph_cycles);
-	tcase_add_test(tc, test_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

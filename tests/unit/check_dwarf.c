@@ -675,10 +675,10 @@ START_TEST(test_cache)
 	struct warnings w = { "", 0 };
 	plausible_layout(&l);
 	ck_assert_ptr_null(layout_validate(&l));
-	ck_assert(!layout_cache_load("abc123", &got));
-	ck_assert_ptr_null(layout_cache_store("abc123", &l));
+	ck_assert(!layout_cache_load(pyag_default_cache_dir(), "abc123", &got));
+	ck_assert_ptr_null(layout_cache_store(pyag_default_cache_dir(), "abc123", &l));
 	memset(&got, 0xff, sizeof(got));
-	ck_assert(layout_cache_load("abc123", &got));
+	ck_assert(layout_cache_load(pyag_default_cache_dir(), "abc123", &got));
 	layout_compare(&l, &got, collect, &w);
 	ck_assert_int_eq(w.count, 0);
 	ck_assert_uint_eq(got.version, l.version);
@@ -690,11 +690,11 @@ START_TEST(test_cache)
 	ck_assert_int_eq(run(cmd), 0);
 
 	/* keys are file names: nothing that could leave the directory */
-	struct pyag_error *err = layout_cache_store("../evil", &l);
+	struct pyag_error *err = layout_cache_store(pyag_default_cache_dir(), "../evil", &l);
 	ck_assert_ptr_nonnull(err);
 	pyag_error_destroy(err);
-	ck_assert(!layout_cache_load("../evil", &got));
-	ck_assert(!layout_cache_load("", &got));
+	ck_assert(!layout_cache_load(pyag_default_cache_dir(), "../evil", &got));
+	ck_assert(!layout_cache_load(pyag_default_cache_dir(), "", &got));
 
 	/* corrupt entries are misses */
 	snprintf(path, sizeof(path), "%s/py-async-graph/abc123.layout", dir);
@@ -711,19 +711,19 @@ START_TEST(test_cache)
 		": > '%s'",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(edits); i++) {
-		ck_assert_ptr_null(layout_cache_store("abc123", &l));
-		ck_assert(layout_cache_load("abc123", &got));
+		ck_assert_ptr_null(layout_cache_store(pyag_default_cache_dir(), "abc123", &l));
+		ck_assert(layout_cache_load(pyag_default_cache_dir(), "abc123", &got));
 		char edit[1024];
 		snprintf(edit, sizeof(edit), edits[i], path);
 		ck_assert_int_eq(run(edit), 0);
-		ck_assert_msg(!layout_cache_load("abc123", &got), "accepted after: %s", edit);
+		ck_assert_msg(!layout_cache_load(pyag_default_cache_dir(), "abc123", &got), "accepted after: %s", edit);
 	}
 
 	/* PYAG_NO_CACHE=1: no reads, no writes */
-	ck_assert_ptr_null(layout_cache_store("abc123", &l));
+	ck_assert_ptr_null(layout_cache_store(pyag_default_cache_dir(), "abc123", &l));
 	setenv("PYAG_NO_CACHE", "1", 1);
-	ck_assert(!layout_cache_load("abc123", &got));
-	ck_assert_ptr_null(layout_cache_store("def456", &l));
+	ck_assert(!layout_cache_load(pyag_default_cache_dir(), "abc123", &got));
+	ck_assert_ptr_null(layout_cache_store(pyag_default_cache_dir(), "def456", &l));
 	snprintf(path, sizeof(path), "%s/py-async-graph/def456.layout", dir);
 	ck_assert_int_ne(access(path, F_OK), 0);
 	unsetenv("PYAG_NO_CACHE");
@@ -955,10 +955,10 @@ START_TEST(test_python_cache)
 	struct pyag_layout dw, cached;
 	double cold;
 	dwarf_layout(&py, 0x030e0af0, &dw, &cold);
-	ck_assert(!layout_cache_load(key, &cached));
-	ck_assert_ptr_null(layout_cache_store(key, &dw));
+	ck_assert(!layout_cache_load(pyag_default_cache_dir(), key, &cached));
+	ck_assert_ptr_null(layout_cache_store(pyag_default_cache_dir(), key, &dw));
 	double t0 = now();
-	ck_assert(layout_cache_load(key, &cached));
+	ck_assert(layout_cache_load(pyag_default_cache_dir(), key, &cached));
 	double warm = now() - t0;
 	struct warnings w = { "", 0 };
 	layout_compare(&dw, &cached, collect, &w);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "command.h"
 
 static const char usage[] =
 "Print the asyncio call graph of a Python 3.14+ process: every task, where\n"
@@ -35,7 +35,7 @@ static const char usage[] =
 "                       default /usr/lib/debug under the target's root)\n"
 "  -h, --help           this help\n";
 
-const char *pyag_usage(void)
+const char *pyag_command_usage(void)
 {
 	return usage;
 }
@@ -46,27 +46,10 @@ static struct pyag_error *parse_long(const char *opt, const char *s, long *ret)
 	errno = 0;
 	long v = strtol(s, &end, 0);
 	if (errno || end == s || *end)
-		return pyag_error_create(PYAG_ERROR_USAGE,
+		return pyag_error_format(PYAG_ERROR_USAGE,
 					 "%s: '%s' is not a number", opt, s);
 	*ret = v;
 	return NULL;
-}
-
-static struct pyag_error *parse_format(const char *s, enum output_format *ret)
-{
-	static const struct { const char *name; enum output_format f; } names[] = {
-		{ "tree", FORMAT_TREE }, { "callgraph", FORMAT_CALLGRAPH },
-		{ "table", FORMAT_TABLE }, { "csv", FORMAT_CSV },
-		{ "json", FORMAT_JSON }, { "dot", FORMAT_DOT },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (strcmp(s, names[i].name) == 0) {
-			*ret = names[i].f;
-			return NULL;
-		}
-	return pyag_error_create(PYAG_ERROR_USAGE,
-				 "unknown format '%s' (choose tree, callgraph, "
-				 "table, csv, json or dot)", s);
 }
 
 /* "--name=value" or "--name value"; *value_ret NULL if opt is not name. */
@@ -85,7 +68,7 @@ static struct pyag_error *option_value(int argc, char *const argv[], int *i,
 	if (arg[n] != '\0')
 		return NULL;
 	if (*i + 1 >= argc)
-		return pyag_error_create(PYAG_ERROR_USAGE, "%s needs a value", name);
+		return pyag_error_format(PYAG_ERROR_USAGE, "%s needs a value", name);
 	*value_ret = argv[++*i];
 	return NULL;
 }
@@ -93,7 +76,6 @@ static struct pyag_error *option_value(int argc, char *const argv[], int *i,
 struct pyag_error *options_parse(int argc, char *const argv[], struct options *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->format = FORMAT_TREE;
 	bool only_positional = false;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
@@ -101,7 +83,7 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 		struct pyag_error *err;
 		if (only_positional || arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (o->task)
-				return pyag_error_create(PYAG_ERROR_USAGE,
+				return pyag_error_format(PYAG_ERROR_USAGE,
 							 "unexpected argument '%s' (one TASK at most)",
 							 arg);
 			o->task = arg;
@@ -126,8 +108,9 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 		if ((err = option_value(argc, argv, &i, "--format", &v)))
 			return err;
 		if (v) {
-			if ((err = parse_format(v, &o->format)))
+			if ((err = pyag_format_parse(v, &o->format)))
 				return err;
+			o->has_format = true;
 			continue;
 		}
 		if ((err = option_value(argc, argv, &i, "--limit", &v)))
@@ -145,7 +128,7 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 			if ((err = parse_long("--thread", v, &t)))
 				return err;
 			if (t <= 0)
-				return pyag_error_create(PYAG_ERROR_USAGE,
+				return pyag_error_format(PYAG_ERROR_USAGE,
 							 "--thread: '%s' is not a thread id", v);
 			o->thread = (uint64_t)t;
 			o->has_thread = true;
@@ -161,13 +144,13 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 			return err;
 		if (v) {
 			if (strcmp(v, "auto") == 0)
-				o->layout = LAYOUT_AUTO;
+				o->layout = PYAG_LAYOUT_AUTO;
 			else if (strcmp(v, "offsets") == 0)
-				o->layout = LAYOUT_OFFSETS;
+				o->layout = PYAG_LAYOUT_OFFSETS;
 			else if (strcmp(v, "dwarf") == 0)
-				o->layout = LAYOUT_DWARF;
+				o->layout = PYAG_LAYOUT_DWARF;
 			else
-				return pyag_error_create(PYAG_ERROR_USAGE,
+				return pyag_error_format(PYAG_ERROR_USAGE,
 							 "unknown layout '%s' (choose auto, "
 							 "offsets or dwarf)", v);
 			continue;
@@ -176,7 +159,7 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 			return err;
 		if (v) {
 			if (o->ndebug_dirs == MAX_DEBUG_DIRS)
-				return pyag_error_create(PYAG_ERROR_USAGE,
+				return pyag_error_format(PYAG_ERROR_USAGE,
 							 "too many --debug-file-directory");
 			o->debug_dirs[o->ndebug_dirs++] = v;
 			continue;
@@ -185,17 +168,17 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 			return err;
 		if (v) {
 			if (o->task)
-				return pyag_error_create(PYAG_ERROR_USAGE,
+				return pyag_error_format(PYAG_ERROR_USAGE,
 							 "TASK given twice ('%s', '%s')",
 							 o->task, v);
 			o->task = v;
 			continue;
 		}
-		return pyag_error_create(PYAG_ERROR_USAGE,
+		return pyag_error_format(PYAG_ERROR_USAGE,
 					 "unknown option '%s' (see --help)", arg);
 	}
 	if (o->current && o->task)
-		return pyag_error_create(PYAG_ERROR_USAGE,
+		return pyag_error_format(PYAG_ERROR_USAGE,
 					 "--current and TASK exclude each other");
 	return NULL;
 }

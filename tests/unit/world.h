@@ -1,0 +1,20 @@
+/* The synthetic interpreter the unit tests share: a few tasks of every
+ * kind (see world.c), and the walk of it. */
+#ifndef PYAG_TEST_WORLD_H
+#define PYAG_TEST_WORLD_H
+
+#include "fake.h"
+
+struct world {
+	struct fake_py py;
+	uint64_t parent, child1, child2, fut, running;
+	uint64_t code_main, code_leaf, code_sleep, code_block;
+};
+
+void build_world(struct world *w);
+
+struct snapshot;
+/* Walk w into snap (the unit tests of the core). */
+void walk_world(struct world *w, struct snapshot *snap);
+
+#endif
