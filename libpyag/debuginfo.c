@@ -34,6 +34,7 @@ struct debug_facts {
 	bool has_debuglink;
 	char debuglink[256];
 	uint32_t debuglink_crc;
+	bool nomem;             /* a note could not be read: out of memory */
 };
 
 /* Find an NT_GNU_BUILD_ID note among notes[0..size). */
@@ -75,8 +76,10 @@ static bool read_notes(const struct elf_file *f, uint64_t off, uint64_t size,
 	if (size < 12 || size > MAX_NOTES || !elf_range_ok(off, size, f->size))
 		return false;
 	uint8_t *buf = malloc(size);
-	if (!buf)
+	if (!buf) {
+		facts->nomem = true;
 		return false;
+	}
 	bool found = elf_pread(f, buf, size, off) &&
 		     parse_notes(buf, size, align == 8 ? 8 : 4, facts);
 	free(buf);
@@ -125,15 +128,20 @@ static struct pyag_error *read_facts(const char *path, struct debug_facts *facts
 	if (err)
 		return err;
 	err = elf_for_each_section(&f, section_facts, facts);
+	if (!err && facts->nomem)
+		err = pyag_error_nomem("ELF notes");
 	if (!err && !facts->build_id_len) {
 		/* build-id from PT_NOTE segments, for files without sections */
 		size_t nph;
-		Elf64_Phdr *ph = elf_program_headers(&f, &nph);
+		bool nomem = false;
+		Elf64_Phdr *ph = elf_program_headers(&f, &nph, &nomem);
 		for (size_t i = 0; i < nph && !facts->build_id_len; i++)
 			if (ph[i].p_type == PT_NOTE)
 				read_notes(&f, ph[i].p_offset, ph[i].p_filesz,
 					   ph[i].p_align, facts);
 		free(ph);
+		if (nomem)
+			err = pyag_error_nomem("program headers");
 	}
 	elf_close(&f);
 	return err;

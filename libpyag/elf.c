@@ -75,7 +75,7 @@ void elf_close(struct elf_file *f)
 	f->fd = -1;
 }
 
-Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret)
+Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret, bool *nomem)
 {
 	const Elf64_Ehdr *eh = &f->eh;
 	*n_ret = 0;
@@ -84,6 +84,8 @@ Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret)
 	    !elf_range_ok(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), f->size))
 		return NULL;
 	Elf64_Phdr *ph = malloc(eh->e_phnum * sizeof(*ph));
+	if (!ph)
+		*nomem = true;
 	if (ph && !elf_pread(f, ph, eh->e_phnum * sizeof(*ph), eh->e_phoff)) {
 		free(ph);
 		ph = NULL;
@@ -187,7 +189,12 @@ struct pyag_error *elf_read_info(const char *path, struct elf_info *info,
 		return err;
 	info->type = f.eh.e_type;
 	size_t nph;
-	Elf64_Phdr *ph = elf_program_headers(&f, &nph);
+	bool nomem = false;
+	Elf64_Phdr *ph = elf_program_headers(&f, &nph, &nomem);
+	if (nomem) {
+		elf_close(&f);
+		return pyag_error_nomem("program headers");
+	}
 	for (size_t i = 0; i < nph; i++) {
 		if (ph[i].p_type != PT_LOAD)
 			continue;

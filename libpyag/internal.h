@@ -11,6 +11,27 @@
 
 #include "pyag.h"
 
+#ifdef PYAG_FAULT_INJECTION
+/* Every allocation of the library goes through fault.c (tests only). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+void *pyag_fi_malloc(size_t n);
+void *pyag_fi_calloc(size_t n, size_t size);
+void *pyag_fi_realloc(void *p, size_t n);
+char *pyag_fi_strdup(const char *s);
+char *pyag_fi_strndup(const char *s, size_t n);
+int pyag_fi_vasprintf(char **ret, const char *fmt, va_list ap);
+int pyag_fi_asprintf(char **ret, const char *fmt, ...);
+#define malloc(n) pyag_fi_malloc(n)
+#define calloc(n, s) pyag_fi_calloc(n, s)
+#define realloc(p, n) pyag_fi_realloc(p, n)
+#define strdup(s) pyag_fi_strdup(s)
+#define strndup(s, n) pyag_fi_strndup(s, n)
+#define vasprintf(r, f, a) pyag_fi_vasprintf(r, f, a)
+#define asprintf(r, ...) pyag_fi_asprintf(r, __VA_ARGS__)
+#endif
+
 #define HIDDEN __attribute__((visibility("hidden")))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -240,6 +261,7 @@ struct core_file {
 	int *tids;
 	size_t ntids;
 	int signal;                   /* signal that killed the process, or 0 */
+	bool nomem;                   /* a note could not be kept: out of memory */
 };
 struct core_file *reader_core_file(struct pyag_reader *r) HIDDEN;
 /* A core whose file paths are taken under sysroot; exe (or NULL) stands
@@ -281,8 +303,10 @@ struct pyag_error *elf_open(const char *path, struct elf_file *f,
 void elf_close(struct elf_file *f) HIDDEN;
 bool elf_pread(const struct elf_file *f, void *buf, size_t size, uint64_t off) HIDDEN;
 bool elf_range_ok(uint64_t off, uint64_t size, uint64_t fsize) HIDDEN;
-/* The program headers (malloc'd), or NULL when absent or out of bounds. */
-Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret) HIDDEN;
+/* The program headers (malloc'd), or NULL when absent or out of bounds,
+ * or when memory ran out (*nomem set). */
+Elf64_Phdr *elf_program_headers(const struct elf_file *f, size_t *n_ret,
+				bool *nomem) HIDDEN;
 /* Call fn for every section with its name ("" when out of bounds); an
  * error when the section table itself is bad. */
 typedef void elf_section_fn(void *arg, const struct elf_file *f,
@@ -319,6 +343,8 @@ struct target {
 	char *missing_file;           /* a mapped _asyncio file not readable here */
 	char *runtime_local;          /* openable path of the file of _PyRuntime */
 	char *asyncio_local;          /* openable path of the _asyncio module */
+	bool nomem;                   /* something could not be kept: out of memory */
+	bool nomem_probe;             /* (one path lookup ran out of memory) */
 };
 
 struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,

@@ -48,8 +48,10 @@ static void parse_nt_file(struct core_file *cf, const uint8_t *d, uint64_t n)
 	if (count > MAX_FILES || count * 24 > n - 16 || page == 0 || page > (1u << 30))
 		return;
 	cf->files = calloc(count ? count : 1, sizeof(*cf->files));
-	if (!cf->files)
+	if (!cf->files) {
+		cf->nomem = true;
 		return;
+	}
 	const char *names = (const char *)d + 16 + count * 24;
 	const char *end = (const char *)d + n;
 	for (uint64_t i = 0; i < count && names < end; i++) {
@@ -61,8 +63,10 @@ static void parse_nt_file(struct core_file *cf, const uint8_t *d, uint64_t n)
 		m->offset *= page;
 		size_t len = strnlen(names, (size_t)(end - names));
 		m->path = strndup(names, len);
-		if (!m->path)
+		if (!m->path) {
+			cf->nomem = true;
 			break;
+		}
 		names += len + 1;
 		cf->nfiles++;
 	}
@@ -96,10 +100,13 @@ static void parse_notes(struct core_file *cf, const uint8_t *p, uint64_t size)
 			if (t) {
 				cf->tids = t;
 				cf->tids[cf->ntids++] = pid;
+			} else {
+				cf->nomem = true;
 			}
 		} else if (core_name && type == NT_PRPSINFO && descsz >= 56 + 80) {
-			if (!cf->exe_hint)
-				cf->exe_hint = strndup((const char *)desc + 40, 16);
+			if (!cf->exe_hint &&
+			    !(cf->exe_hint = strndup((const char *)desc + 40, 16)))
+				cf->nomem = true;
 		} else if (core_name && type == NT_FILE && !cf->files) {
 			parse_nt_file(cf, desc, descsz);
 		}
@@ -130,7 +137,7 @@ static struct pyag_error *core_parse(struct core_file *cf, const char *path)
 					 "%s: more than 65535 segments are not supported", path);
 	cf->segs = calloc(nph, sizeof(*cf->segs));
 	if (!cf->segs)
-		return &pyag_enomem;
+		return pyag_error_nomem("the core's segments");
 	for (size_t i = 0; i < nph; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, m + eh.e_phoff + i * sizeof(ph), sizeof(ph));
@@ -157,6 +164,8 @@ static struct pyag_error *core_parse(struct core_file *cf, const char *path)
 			s->filesz = fsz;
 		}
 	}
+	if (cf->nomem)
+		return pyag_error_nomem("the core's notes");
 	if (!cf->nsegs)
 		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
 					 "%s: the core holds no memory segments", path);

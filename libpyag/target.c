@@ -32,7 +32,7 @@ static struct pyag_error *add_map(struct target *t, size_t *cap,
 		size_t ncap = *cap ? *cap * 2 : 64;
 		struct target_map *m = realloc(t->maps, ncap * sizeof(*m));
 		if (!m)
-			return &pyag_enomem;
+			return pyag_error_nomem("the target's mappings");
 		t->maps = m;
 		*cap = ncap;
 	}
@@ -131,8 +131,30 @@ static struct pyag_error *maps_from_core(struct target *t, struct core_file *cf)
 }
 
 /* Where a target path can be opened from here; caller frees. */
+static char *resolve_path(const struct target *t, const struct target_map *m);
+
+/* strdup that records running out of memory in *nomem. */
+static char *dup_or_note(const char *s, bool *nomem)
+{
+	char *d = strdup(s);
+	if (!d)
+		*nomem = true;
+	return d;
+}
+
+/* resolve_path, recording running out of memory in t->nomem. */
+static char *resolve_path_noting(struct target *t, const struct target_map *m)
+{
+	t->nomem_probe = false;
+	char *p = resolve_path(t, m);
+	if (t->nomem_probe)
+		t->nomem = true;
+	return p;
+}
+
 static char *resolve_path(const struct target *t, const struct target_map *m)
 {
+	bool *nomem = (bool *)&t->nomem_probe;
 	const struct pyag_host *h = t->host;
 	char buf[4096];
 	if (h->kind == PYAG_TARGET_LIVE && h->pid > 0 && !h->read) {
@@ -140,19 +162,19 @@ static char *resolve_path(const struct target *t, const struct target_map *m)
 		snprintf(buf, sizeof(buf), "/proc/%d/map_files/%llx-%llx", h->pid,
 			 (unsigned long long)m->start, (unsigned long long)m->end);
 		if (access(buf, R_OK) == 0)
-			return strdup(buf);
+			return dup_or_note(buf, nomem);
 	}
 	if (h->sysroot && h->sysroot[0]) {
 		snprintf(buf, sizeof(buf), "%s%s", h->sysroot, m->path);
 		if (access(buf, R_OK) == 0)
-			return strdup(buf);
+			return dup_or_note(buf, nomem);
 	}
 	if (access(m->path, R_OK) == 0)
-		return strdup(m->path);
+		return dup_or_note(m->path, nomem);
 	if (h->kind == PYAG_TARGET_LIVE && h->pid > 0) {
 		snprintf(buf, sizeof(buf), "/proc/%d/root%s", h->pid, m->path);
 		if (access(buf, R_OK) == 0)
-			return strdup(buf);
+			return dup_or_note(buf, nomem);
 	}
 	return NULL;
 }
@@ -181,17 +203,20 @@ static bool likely_python_file(const char *path)
 
 static void probe_file(struct target *t, const struct target_map *m)
 {
-	char *path = resolve_path(t, m);
+	char *path = resolve_path_noting(t, m);
 	if (!path) {
 		/* remember an unreachable _asyncio module for the message */
 		if (!t->missing_file && strstr(m->path, "_asyncio"))
-			t->missing_file = strdup(m->path);
+			t->missing_file = dup_or_note(m->path, &t->nomem);
 		return;
 	}
 	struct elf_info info;
 	struct pyag_error *err = elf_read_info(path, &info, t->reader, m->path);
 	free(path);
 	if (err) {
+		/* a file that is no ELF is skipped; memory is not */
+		if (pyag_error_code(err) == PYAG_ERROR_NO_MEMORY)
+			t->nomem = true;
 		pyag_error_destroy(err);
 		return;
 	}
@@ -203,11 +228,11 @@ static void probe_file(struct target *t, const struct target_map *m)
 	if (info.pyruntime.found && !t->runtime_addr) {
 		t->runtime_addr = info.pyruntime.addr + bias;
 		t->runtime_how = "section";
-		t->runtime_file = strdup(m->path);
+		t->runtime_file = dup_or_note(m->path, &t->nomem);
 	}
 	if (info.asynciodebug.found && !t->asyncio_debug_addr) {
 		t->asyncio_debug_addr = info.asynciodebug.addr + bias;
-		t->asyncio_file = strdup(m->path);
+		t->asyncio_file = dup_or_note(m->path, &t->nomem);
 	}
 }
 
@@ -408,6 +433,8 @@ struct pyag_error *target_locate(struct target *t, struct pyag_reader *reader,
 {
 	memset(t, 0, sizeof(*t));
 	struct pyag_error *err = locate(t, reader, host);
+	if (!err && t->nomem)
+		err = pyag_error_nomem("locating the interpreter");
 	if (err)
 		target_deinit(t);
 	return err;

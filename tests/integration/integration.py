@@ -572,6 +572,62 @@ def run_corefiles(tap):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_alloc_failures(tap, formats=("json", "tree", "callgraph", "table", "dot")):
+    """Each allocation site of the library made to fail once (a build with
+    --enable-fault-injection): every run ends in the full output, in the
+    output with a warning that an optional part (the DWARF cross-check)
+    ran out of memory, or in one clear "out of memory" error line; never a
+    crash, a sanitizer report or a silently shorter output."""
+    config = os.path.join(TOP_BUILDDIR, "config.h")
+    if "#define PYAG_FAULT_INJECTION 1" not in open(config).read():
+        tap.skip("allocation failures", "built without --enable-fault-injection")
+        return
+    for d in committed_cores():
+        name = os.path.basename(d)
+        if name not in ("gather-3.14", "agen-3.14", "futures-3.15"):
+            continue
+        tmp = tempfile.mkdtemp(prefix="pyag-alloc-")
+        try:
+            core, skel = extract_corefile(d, tmp)
+            for fmt in formats:
+                args = [CLI, "--format=" + fmt, "--stats", "--core", core, "--sysroot", skel]
+
+                def run(k):
+                    env = dict(os.environ, PYAG_FAIL_SITE=str(k), PYAG_NO_CACHE="1")
+                    return subprocess.run(args, capture_output=True, timeout=120, env=env)
+                ref = run(0)
+                m = re.search(rb"fault-injection: (\d+) allocation sites", ref.stderr)
+                if ref.returncode != 0 or not m:
+                    tap.ok(False, "alloc/%s/%s: reference run" % (name, fmt),
+                           ref.stderr.decode("utf-8", "replace")[-500:])
+                    continue
+                sites = int(m.group(1))
+                bad, full, warned, errors = [], 0, 0, 0
+                for k in range(1, sites + 1):
+                    p = run(k)
+                    err = p.stderr.decode("utf-8", "replace")
+                    lines = [ln for ln in err.splitlines()
+                             if not ln.startswith(("stats:", "warning:"))]
+                    if p.returncode == 0 and p.stdout == ref.stdout:
+                        full += 1
+                    elif p.returncode == 0 and re.search(r"^warning: .*out of memory",
+                                                         err, re.M):
+                        warned += 1   # an optional part (DWARF), said so
+                    elif (p.returncode == 1 and len(lines) == 1 and
+                          lines[0].startswith("py-async-graph: ") and
+                          "out of memory" in lines[0]):
+                        errors += 1
+                    else:
+                        bad.append("site %d: exit %d: %s" % (k, p.returncode, err[-300:]))
+                tap.ok(sites > 10 and not bad,
+                       "alloc/%s/%s: %d allocation sites failed one at a time: "
+                       "%d full outputs, %d with an out-of-memory warning, "
+                       "%d out-of-memory errors"
+                       % (name, fmt, sites, full, warned, errors), "\n".join(bad[:3]))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_corrupted(tap, count=1000, seed=20261124):
     """Truncated cores and cores with flipped bits: every run ends quickly
     with output or a clear error; no crash, no hang, no runaway memory."""
@@ -888,6 +944,10 @@ def check_csv(tap, runner, label, pid, table):
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "cli"
     tap = Tap()
+    if kind == "alloc":
+        run_alloc_failures(tap)
+        tap.done()
+        return 0
     if kind == "corefiles":
         run_corefiles(tap)
         run_corrupted(tap, count=int(os.environ.get("PYAG_CORRUPT_COUNT", "1000")))
