@@ -1,100 +1,60 @@
 """py-async-graph for gdb: print the asyncio call graph of the inferior.
 
 Load with ``source /path/to/py_async_graph.py`` (or install it in gdb's data
-directory). The command is a thin front end over libpyag: options, decoding
-and formatting all live in the library, so gdb, lldb and the command-line
-tool print the same bytes.
+directory). The command is a thin front end over libpyag, called through
+its Python binding (the ``pyag`` module): options, decoding and formatting
+all live in the library, so gdb, lldb and the command-line tool print the
+same bytes.
 """
 
-import ctypes
 import os
 import re
+import sys
 
 import gdb
 
-# Replaced at install time by the path of the installed library.
-_INSTALLED_LIBRARY = "@PYAG_INSTALLED_LIBRARY@"
-
-_READ_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64,
-                            ctypes.c_void_p, ctypes.c_size_t)
-_SYMBOL_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p,
-                              ctypes.POINTER(ctypes.c_uint64))
-
-PYAG_TARGET_LIVE = 0
-PYAG_TARGET_CORE = 1
+# Replaced at install time by the directory the pyag module is installed in.
+_INSTALLED_PYTHONDIR = "@PYAG_INSTALLED_PYTHONDIR@"
 
 
-class _Mapping(ctypes.Structure):
-    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64),
-                ("offset", ctypes.c_uint64), ("path", ctypes.c_char_p)]
-
-
-class _Host(ctypes.Structure):
-    _fields_ = [
-        ("kind", ctypes.c_int),
-        ("pid", ctypes.c_int),
-        ("core_path", ctypes.c_char_p),
-        ("exe_path", ctypes.c_char_p),
-        ("sysroot", ctypes.c_char_p),
-        ("read", _READ_FN),
-        ("read_arg", ctypes.c_void_p),
-        ("symbol", _SYMBOL_FN),
-        ("symbol_arg", ctypes.c_void_p),
-        ("mappings", ctypes.POINTER(_Mapping)),
-        ("num_mappings", ctypes.c_size_t),
-        ("selected_native_thread_id", ctypes.c_uint64),
-        ("command_name", ctypes.c_char_p),
-        ("trace", ctypes.c_void_p),
-        ("trace_arg", ctypes.c_void_p),
-        ("stop_threads", ctypes.c_int),
-    ]
-
-
-class _Result(ctypes.Structure):
-    _fields_ = [("output", ctypes.c_char_p), ("diagnostics", ctypes.c_char_p),
-                ("status", ctypes.c_int)]
-
-
-def _library_candidates():
-    env = os.environ.get("PYAG_LIBRARY")
-    if env:
-        yield env
-    if not _INSTALLED_LIBRARY.startswith("@"):
-        yield _INSTALLED_LIBRARY
+def _import_pyag():
+    """The pyag binding: the installed one, else the one of the source tree
+    this script is in (python/ next to gdb/)."""
+    if "pyag" in sys.modules:
+        return sys.modules["pyag"]
     here = os.path.dirname(os.path.abspath(__file__))
-    for rel in (".libs/libpyag.so", "../.libs/libpyag.so",
-                "../../../lib/libpyag.so.1"):
-        yield os.path.normpath(os.path.join(here, rel))
-    yield "libpyag.so.1"
+    dirs = []
+    if not _INSTALLED_PYTHONDIR.startswith("@"):
+        dirs.append(_INSTALLED_PYTHONDIR)
+    dirs.append(os.path.normpath(os.path.join(here, "..", "python")))
+    for d in dirs:
+        if os.path.isfile(os.path.join(d, "pyag", "__init__.py")):
+            sys.path.insert(0, d)
+            try:
+                import pyag
+            finally:
+                sys.path.remove(d)
+            return pyag
+    import pyag  # anywhere on sys.path
+    return pyag
 
 
-def _load_library():
-    errors = []
-    # gdb links elfutils' libdw, whose functions share their names with
-    # libdwarf's (dwarf_attr, dwarf_diename...): bind libpyag and its
-    # dependencies to their own symbols first.
-    mode = ctypes.RTLD_LOCAL | getattr(os, "RTLD_DEEPBIND", 0) | getattr(os, "RTLD_NOW", 2)
-    for path in _library_candidates():
-        try:
-            lib = ctypes.CDLL(path, mode=mode)
-        except OSError as e:
-            errors.append(str(e))
-            continue
-        lib.pyag_command.restype = ctypes.c_void_p
-        lib.pyag_command.argtypes = [ctypes.POINTER(_Host), ctypes.c_int,
-                                     ctypes.POINTER(ctypes.c_char_p),
-                                     ctypes.POINTER(_Result)]
-        lib.pyag_error_message.restype = ctypes.c_char_p
-        lib.pyag_error_message.argtypes = [ctypes.c_void_p]
-        lib.pyag_error_destroy.argtypes = [ctypes.c_void_p]
-        lib.pyag_result_deinit.argtypes = [ctypes.POINTER(_Result)]
-        lib.pyag_usage.restype = ctypes.c_char_p
-        return lib, None
-    return None, ("cannot load libpyag (set PYAG_LIBRARY to its path): "
-                  + "; ".join(errors[-2:]))
+def _load():
+    try:
+        pyag = _import_pyag()
+    except ImportError as e:
+        return None, "cannot import the pyag module (%s)" % e
+    try:
+        # gdb links elfutils' libdw, whose functions share their names with
+        # libdwarf's (dwarf_attr, dwarf_diename...): bind libpyag and its
+        # dependencies to their own symbols first.
+        pyag.load_library(deepbind=True)
+    except pyag.Error as e:
+        return None, e.message
+    return pyag, None
 
 
-_LIB, _LIB_ERROR = _load_library()
+pyag, _LIB_ERROR = _load()
 
 
 def _connection_type(inferior):
@@ -124,37 +84,77 @@ def _sysroot():
     return value
 
 
-class _Session:
-    """What one invocation needs to keep alive while the library runs."""
+def _executable():
+    try:
+        path = gdb.current_progspace().filename
+    except (gdb.error, RuntimeError, AttributeError):
+        return None
+    return path if path and os.path.isfile(path) else None
 
-    def __init__(self, inferior):
-        self.inferior = inferior
-        self.read_cb = _READ_FN(self._read)
-        self.symbol_cb = _SYMBOL_FN(self._symbol)
 
-    def _read(self, _arg, address, buf, size):
+def _debug_dirs():
+    """gdb's own debug-file directories, for DWARF layouts."""
+    try:
+        dirs = gdb.parameter("debug-file-directory") or ""
+    except RuntimeError:
+        dirs = ""
+    return [d for d in dirs.split(":") if d]
+
+
+def _read_memory(inferior):
+    def read(address, size):
         try:
-            mem = self.inferior.read_memory(address, size)
+            return bytes(inferior.read_memory(address, size))
         except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
-            return -1
-        ctypes.memmove(buf, bytes(mem), size)
-        return 0
+            return None
+    return read
 
-    @staticmethod
-    def _symbol(_arg, name, address_ret):
-        name = name.decode()
-        try:
-            sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
-            if sym is not None:
-                value = int(sym.value().address)
-            else:
-                value = int(gdb.parse_and_eval("(unsigned long)&'%s'" % name))
-        except (gdb.error, RuntimeError, ValueError):
-            return -1
-        if not value:
-            return -1
-        address_ret[0] = value
-        return 0
+
+def _lookup_symbol(name):
+    try:
+        sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+        if sym is not None:
+            value = int(sym.value().address)
+        else:
+            value = int(gdb.parse_and_eval("(unsigned long)&'%s'" % name))
+    except (gdb.error, RuntimeError, ValueError):
+        return None
+    return value or None
+
+
+def _session(inferior):
+    """A libpyag session for the inferior: a native live process is read
+    directly (gdb holds it stopped already), a core file opened by path,
+    anything else (remote targets, a core whose file is gone) through
+    gdb's memory."""
+    kind = _connection_type(inferior)
+    sysroot = _sysroot()
+    if kind == "core":
+        core = _core_file_path()
+        if core and os.path.exists(core):
+            # gdb's executable, for a core whose recorded interpreter path
+            # is gone (without a sysroot: that path would be prefixed)
+            exe = None if sysroot else _executable()
+            s = pyag.Session(core=core, exe=exe, sysroot=sysroot)
+            sysroot = None
+        else:
+            s = pyag.Session(read=_read_memory(inferior), kind="core", pid=inferior.pid)
+    elif kind == "native":
+        s = pyag.Session(inferior.pid)
+        s.set_stop(False)
+    else:
+        # remote or other targets: only gdb can read the memory
+        s = pyag.Session(read=_read_memory(inferior), kind="live", pid=inferior.pid)
+    try:
+        if sysroot:
+            s.set_sysroot(sysroot)
+        s.set_symbol_lookup(_lookup_symbol)
+        for d in _debug_dirs():
+            s.add_debug_dir(d)
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 class PyAsyncGraph(gdb.Command):
@@ -180,72 +180,48 @@ class PyAsyncGraph(gdb.Command):
 
     def invoke(self, argument, from_tty):
         self.dont_repeat()
-        if _LIB is None:
+        if pyag is None:
             raise gdb.GdbError("py-async-graph: " + _LIB_ERROR)
         argv = gdb.string_to_argv(argument)
-        # gdb's own debug-file directories, for DWARF layouts
-        try:
-            dirs = gdb.parameter("debug-file-directory") or ""
-        except RuntimeError:
-            dirs = ""
-        argv = ["--debug-file-directory=" + d for d in dirs.split(":") if d] + argv
-        # settings apply where the command line says nothing
-        if not any(a.startswith("--format") for a in argv):
-            argv.insert(0, "--format=" + _FORMAT_PARAM.value)
-        if _LIMIT_PARAM.value is not None and not any(a.startswith("--limit") for a in argv):
-            argv.insert(0, "--limit=%d" % _LIMIT_PARAM.value)
-        wants_help = any(a in ("-h", "--help") for a in argv)
         inferior = gdb.selected_inferior()
-        if not wants_help and (inferior is None or inferior.pid == 0 and
-                               _connection_type(inferior) != "core"):
-            raise gdb.GdbError("py-async-graph: no process: attach to a Python "
-                               "process or load a core file first")
-        session = _Session(inferior)
-        host = _Host()
-        host.command_name = b"py-async-graph"
-        host.symbol = session.symbol_cb
-        kind = _connection_type(inferior) if not wants_help else "native"
-        sysroot = _sysroot()
-        if sysroot:
-            host.sysroot = sysroot.encode()
-        if kind == "core":
-            host.kind = PYAG_TARGET_CORE
-            host.pid = inferior.pid
-            core = _core_file_path()
-            if core and os.path.exists(core):
-                host.core_path = core.encode()
-            else:
-                host.read = session.read_cb
-        else:
-            host.kind = PYAG_TARGET_LIVE
-            host.pid = inferior.pid
-            if kind != "native":
-                # remote or other targets: only gdb can read the memory
-                host.read = session.read_cb
-        thread = gdb.selected_thread()
-        if thread is not None:
-            host.selected_native_thread_id = thread.ptid[1] or thread.ptid[0]
-        args = (ctypes.c_char_p * (len(argv) + 1))()
-        for i, a in enumerate(argv):
-            args[i] = a.encode()
-        result = _Result()
-        err = _LIB.pyag_command(ctypes.byref(host), len(argv), args,
-                                ctypes.byref(result))
-        if err:
-            message = _LIB.pyag_error_message(err).decode("utf-8", "replace")
-            _LIB.pyag_error_destroy(err)
-            raise gdb.GdbError("py-async-graph: " + message)
+        no_target = (inferior is None or inferior.pid == 0 and
+                     _connection_type(inferior) != "core")
+        messages = []
+        session = None
         try:
-            out = result.output.decode("utf-8", "replace")
-            diag = result.diagnostics.decode("utf-8", "replace")
+            if not no_target:
+                session = _session(inferior)
+            thread = gdb.selected_thread()
+            selected = (thread.ptid[1] or thread.ptid[0]) if thread is not None else 0
+            kwargs = {}
+            if _styling_on():
+                kwargs["styled_write"] = _styled_writer()
+            else:
+                kwargs["write"] = gdb.write
+            pyag.run_command(session, argv, message=messages.append,
+                             selected_thread=selected,
+                             default_format=_FORMAT_PARAM.value,
+                             default_limit=_LIMIT_PARAM.value,
+                             use_cache=True, **kwargs)
+        except pyag.Error as e:
+            _write_messages(messages)
+            if session is None and e.code == pyag.ErrorCode.USAGE:
+                # without a target only --help works
+                raise gdb.GdbError("py-async-graph: no process: attach to a "
+                                   "Python process or load a core file first")
+            raise gdb.GdbError("py-async-graph: " + e.message)
         finally:
-            _LIB.pyag_result_deinit(ctypes.byref(result))
-        fmt = _output_format(argv)
-        if fmt in _STYLERS and _styling_on():
-            out = _STYLERS[fmt](out)
-        gdb.write(out)
-        if diag:
-            gdb.write(diag, gdb.STDERR)
+            if session is not None:
+                session.close()
+        _write_messages(messages)
+
+
+def _write_messages(messages):
+    for m in messages:
+        if m.kind == pyag.MessageKind.STATS:
+            gdb.write(m.text + "\n", gdb.STDERR)
+        else:
+            gdb.write("warning: " + m.text + "\n", gdb.STDERR)
 
 
 # ---- styling: gdb's colours for file names, functions, task names and ids,
@@ -288,46 +264,21 @@ def _style_escape(name):
     return "\x1b[%sm" % ";".join(codes) if codes else ""
 
 
-def _styler(pattern, styles):
-    """Style the groups of pattern (a multi-line regex) with gdb's styles."""
-    regex = re.compile(pattern, re.M)
-
-    def apply(text):
-        escapes = [_style_escape(name) for name in styles]
-
-        def one(m):
-            out, last = [], m.start()
-            for i, esc in enumerate(escapes, 1):
-                if m.group(i) is None:
-                    continue
-                out.append(text[last:m.start(i)])
-                out.append(esc + m.group(i) + "\x1b[m" if esc else m.group(i))
-                last = m.end(i)
-            out.append(text[last:m.end()])
-            return "".join(out)
-        return regex.sub(one, text)
-    return apply
+# libpyag's styles of output spans -> gdb's style names
+_GDB_STYLES = {"TASK_NAME": "variable", "ADDRESS": "address",
+               "FILENAME": "filename", "FUNCTION": "function"}
 
 
-_STYLERS = {
-    # * Task(name='Task-1', id=0x7f...)   |   File '/x.py', line 3, in main()
-    "callgraph": _styler(r"Task\(name='(.*)', id=(0x[0-9a-f]+)\)$|"
-                         r"File '(.*)', line \d+, in (.+)\(\)$",
-                         ["variable", "address", "filename", "function"]),
-    # └── (T) Task-1        └──  main /x.py:3
-    "tree": _styler(r"\(T\) (.+)$|[─ ]  (\S+) (.+):\d+$",
-                    ["variable", "function", "filename"]),
-}
+def _styled_writer():
+    """A styled-write callback: each span in the escape of its gdb style."""
+    escapes = {}
+    for name, gdb_style in _GDB_STYLES.items():
+        escapes[pyag.Style[name]] = _style_escape(gdb_style)
 
-
-def _output_format(argv):
-    fmt = _FORMAT_PARAM.value
-    for i, a in enumerate(argv):
-        if a.startswith("--format="):
-            fmt = a[len("--format="):]
-        elif a == "--format" and i + 1 < len(argv):
-            fmt = argv[i + 1]
-    return fmt
+    def write(style, text):
+        esc = escapes.get(style)
+        gdb.write(esc + text + "\x1b[m" if esc else text)
+    return write
 
 
 def _help_text():
@@ -342,8 +293,8 @@ def _help_text():
             "Settings (used when the option is not given):\n"
             "  set py-async-graph format FORMAT     tree, callgraph, table, csv, json, dot\n"
             "  set py-async-graph limit N|unlimited\n\n")
-    if _LIB is not None:
-        return head + _LIB.pyag_usage().decode()
+    if pyag is not None:
+        return head + pyag.command_usage()
     return head + "(libpyag is not loaded: " + _LIB_ERROR + ")"
 
 
