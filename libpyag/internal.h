@@ -337,12 +337,8 @@ struct target {
 	uint64_t runtime_addr;        /* _PyRuntime */
 	uint64_t asyncio_debug_addr;  /* _AsyncioDebug, 0 if not found */
 	const char *runtime_how;      /* "symbol", "section", "scan" */
-	char *runtime_file;           /* file that holds .PyRuntime, if known */
-	char *asyncio_file;
 	bool asyncio_mapped;           /* an _asyncio file is mapped */
 	char *missing_file;           /* a mapped _asyncio file not readable here */
-	char *runtime_local;          /* openable path of the file of _PyRuntime */
-	char *asyncio_local;          /* openable path of the _asyncio module */
 	bool nomem;                   /* something could not be kept: out of memory */
 	bool nomem_probe;             /* (one path lookup ran out of memory) */
 };

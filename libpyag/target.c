@@ -228,12 +228,9 @@ static void probe_file(struct target *t, const struct target_map *m)
 	if (info.pyruntime.found && !t->runtime_addr) {
 		t->runtime_addr = info.pyruntime.addr + bias;
 		t->runtime_how = "section";
-		t->runtime_file = dup_or_note(m->path, &t->nomem);
 	}
-	if (info.asynciodebug.found && !t->asyncio_debug_addr) {
+	if (info.asynciodebug.found && !t->asyncio_debug_addr)
 		t->asyncio_debug_addr = info.asynciodebug.addr + bias;
-		t->asyncio_file = dup_or_note(m->path, &t->nomem);
-	}
 }
 
 char *target_asyncio_module(const struct target *t)
@@ -445,10 +442,6 @@ void target_deinit(struct target *t)
 	for (size_t i = 0; i < t->nmaps; i++)
 		free(t->maps[i].path);
 	free(t->maps);
-	free(t->runtime_file);
-	free(t->asyncio_file);
 	free(t->missing_file);
-	free(t->runtime_local);
-	free(t->asyncio_local);
 	memset(t, 0, sizeof(*t));
 }
