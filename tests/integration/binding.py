@@ -23,20 +23,103 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
+    os.path.join(HERE, "..", ".."))
+TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
+CLI = os.path.join(TOP_BUILDDIR, "py-async-graph")
+LIBRARY = os.path.join(TOP_BUILDDIR, ".libs", "libpyag.so")
+sys.path.insert(0, os.path.join(TOP_SRCDIR, "tests", "harness"))
+sys.path.insert(0, os.path.join(TOP_SRCDIR, "python"))
+os.environ.setdefault("PYAG_LIBRARY", LIBRARY)
 
-import integration as I  # noqa: E402
-from integration import H  # noqa: E402
-
-sys.path.insert(0, os.path.join(I.TOP_SRCDIR, "python"))
-os.environ.setdefault("PYAG_LIBRARY", I.LIBRARY)
+import pyag_harness as H  # noqa: E402
 
 import pyag  # noqa: E402
 
 
+# ---- small helpers (TAP, the CLI, oracle access) ------------------------------
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+
+    def ok(self, cond, desc, diag=None):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, desc))
+        if not cond and diag:
+            for line in str(diag).splitlines()[:60]:
+                print("# " + line)
+        sys.stdout.flush()
+        return cond
+
+    def skip(self, desc, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, desc, why))
+        sys.stdout.flush()
+
+    def done(self):
+        print("1..%d" % self.n)
+
+
+class Runner:
+    """The CLI, on a live pid or a core (with the root filesystem as
+    sysroot on the host)."""
+
+    def __init__(self):
+        self.root = None if H.inside_root() else H.root_path()
+
+    def cli(self, args, pid=None, core=None):
+        cmd = [CLI] + args
+        if core:
+            cmd += ["--core", core]
+            if self.root:
+                cmd += ["--sysroot", self.root]
+        else:
+            cmd.append(str(pid))
+        p = subprocess.run(cmd, capture_output=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), p.returncode,
+                                                    p.stderr.decode("utf-8", "replace")))
+        return p.stdout.decode("utf-8", "replace")
+
+
+class I:
+    """What the checks need of the oracle and of gdb."""
+
+    @staticmethod
+    def first_diff(a, b):
+        al, bl = a.splitlines(), b.splitlines()
+        for i in range(max(len(al), len(bl))):
+            x = al[i] if i < len(al) else "<end>"
+            y = bl[i] if i < len(bl) else "<end>"
+            if x != y:
+                return "line %d:\n  got:    %r\n  want:   %r" % (i + 1, x, y)
+        return "equal"
+
+    @staticmethod
+    def oracle_tasks(oracle):
+        return [t for t in oracle["tasks"] if t.get("callgraph") is not None]
+
+    @staticmethod
+    def frames_of(graph):
+        return [(f["function"], f["filename"], f["line"], f["kind"])
+                for f in graph["call_stack"]]
+
+    @staticmethod
+    def make_core(pid, directory):
+        """gcore the live process (it keeps running)."""
+        gdb = os.environ.get("GDB") or shutil.which("gdb")
+        if not gdb or gdb == "no":
+            return None
+        prefix = os.path.join(directory, "core")
+        subprocess.run([gdb, "-q", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                        "-p", str(pid), "-ex", "gcore " + prefix],
+                       capture_output=True, timeout=300)
+        return prefix if os.path.exists(prefix) else None
+
+
 def cli_json(runner, pid=None, core=None):
-    out, _, _ = runner.cli(["--format=json"], pid=pid, core=core)
-    return out
+    return runner.cli(["--format=json"], pid=pid, core=core)
 
 
 def check_graph(tap, label, g, cli_text, oracle):
@@ -147,7 +230,7 @@ def check_limit(tap, runner, label, g, pid, oracle):
     bad = []
     for limit in (1, -1, 0):
         out = runner.cli(["--format=callgraph", "--limit=%d" % limit, t["id"]],
-                         pid=pid)[0].rstrip("\n")
+                         pid=pid).rstrip("\n")
         got = pyag.format_call_graph(g, int(t["id"], 16), limit=limit)
         if got != out:
             bad.append("limit %d: %s" % (limit, I.first_diff(got, out)))
@@ -301,7 +384,7 @@ def check_errors(tap, runner):
 
 def check_layout(tap):
     p = subprocess.run([sys.executable, os.path.join(HERE, "python_layout.py"),
-                        I.TOP_SRCDIR], capture_output=True, text=True)
+                        TOP_SRCDIR], capture_output=True, text=True)
     if p.returncode == 77:
         tap.skip("ctypes structs equal the header's", p.stdout.strip())
         return
@@ -332,7 +415,7 @@ def check_python39(tap, runner):
         text = cli_json(runner, pid=scen.pid)
         code = ("import json, sys; sys.path.insert(0, %r); import pyag; "
                 "print(json.dumps(pyag.capture(%d).to_dict()))"
-                % (os.path.join(I.TOP_SRCDIR, "python"), scen.pid))
+                % (os.path.join(TOP_SRCDIR, "python"), scen.pid))
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         for k in ("PYTHONPATH", "PYTHONHOME"):
             env.pop(k, None)
@@ -344,7 +427,7 @@ def check_python39(tap, runner):
 
 
 def main():
-    tap = I.Tap()
+    tap = Tap()
     if os.environ.get("PYAG_QUICK"):
         tap.skip("python binding", "PYAG_QUICK set")
         tap.done()
@@ -358,7 +441,7 @@ def main():
         return 0
     tap.ok(pyag.api_version() == pyag.API_VERSION,
            "the binding loads %s (%s, API %d)" % (path, pyag.version(), pyag.api_version()))
-    runner = I.Runner("cli")
+    runner = Runner()
     if not H.available():
         tap.skip("python binding: scenarios", H.unavailable_reason())
         check_errors(tap, runner)
