@@ -215,7 +215,9 @@ def library_candidates():
     # the source tree (python/pyag/) of an in-tree build; an installed
     # binding in PREFIX/lib/python3/dist-packages/pyag next to PREFIX/lib
     for rel in ("../../.libs/libpyag.so", "../../../../libpyag.so.2"):
-        yield os.path.normpath(os.path.join(here, rel))
+        path = os.path.normpath(os.path.join(here, rel))
+        if os.path.exists(path):
+            yield path
     yield "libpyag.so.2"
 
 
@@ -261,8 +263,10 @@ def load(path=None, deepbind=None):
             _loaded["lib"] = lib
             _loaded["path"] = cand
             return lib
+        if len(errors) > 3:
+            errors = errors[:1] + errors[-2:]
         raise LoadError("cannot load libpyag (set PYAG_LIBRARY to its path): "
-                        + "; ".join(errors[-3:]))
+                        + "; ".join(errors))
 
 
 def loaded_path():
