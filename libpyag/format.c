@@ -53,7 +53,7 @@ static void limited_frames(const struct render_ctx *ctx, const struct task_rec *
 	stack_frames(ctx, t, false, ret, n);
 }
 
-static void ps_frames(const struct render_ctx *ctx, const struct task_rec *t,
+void format_ps_frames(const struct render_ctx *ctx, const struct task_rec *t,
 		      const struct frame_rec **ret, uint32_t *n)
 {
 	stack_frames(ctx, t, true, ret, n);
@@ -290,16 +290,6 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 
 /* ---- helpers shared by tree, table, dot ------------------------------------ */
 
-/* "func file:line" as CPython's tools print a frame */
-static void frame_label(struct strbuf *sb, const struct frame_rec *f)
-{
-	sb_puts(sb, f->function);
-	sb_putc(sb, ' ');
-	sb_puts(sb, f->filename);
-	if (f->line >= 0)
-		sb_printf(sb, ":%d", f->line);
-}
-
 /* The same, in the styles of its parts. */
 static void frame_label_styled(struct strbuf *sb, const struct frame_rec *f)
 {
@@ -341,134 +331,6 @@ static void put_padded(struct strbuf *sb, const char *s, size_t width)
 }
 
 /* ---- tree ------------------------------------------------------------------ */
-
-struct tnode {
-	bool is_task;
-	uint32_t task;          /* record index for task nodes */
-	const char *label;      /* frame label for coroutine nodes */
-	const struct frame_rec *frame;  /* one frame with that label */
-	uint32_t first_edge, last_edge;  /* edge index + 1; 0: none */
-	bool rendered;
-};
-
-/* Child links live in edges, not in the nodes: a task awaited by several
- * tasks is a child of each of them. */
-struct tedge {
-	uint32_t child;
-	uint32_t next;          /* edge index + 1 */
-};
-
-struct tree {
-	struct tnode *nodes;
-	size_t n, cap;
-	struct tedge *edges;
-	size_t nedges, cap_edges;
-	struct u64map task_node;   /* record index -> node */
-	struct u64map cor_child;   /* (parent node << 32 | label id) -> node */
-	struct u64map task_child;  /* (parent node << 32 | task node) -> 1 */
-	struct u64map label_ids;   /* label pointer -> id */
-	struct intern labels;
-	bool *is_child;
-	bool failed;
-};
-
-static uint32_t tree_add(struct tree *tr, bool is_task, uint32_t task, const char *label)
-{
-	if (tr->n == tr->cap) {
-		size_t cap = tr->cap ? tr->cap * 2 : 256;
-		struct tnode *n = realloc(tr->nodes, cap * sizeof(*n));
-		if (!n) {
-			tr->failed = true;
-			return UINT32_MAX;
-		}
-		tr->nodes = n;
-		tr->cap = cap;
-	}
-	struct tnode *nd = &tr->nodes[tr->n];
-	memset(nd, 0, sizeof(*nd));
-	nd->is_task = is_task;
-	nd->task = task;
-	nd->label = label;
-	return (uint32_t)tr->n++;
-}
-
-static void tree_link(struct tree *tr, uint32_t parent, uint32_t child)
-{
-	if (tr->failed)
-		return;
-	if (tr->nedges == tr->cap_edges) {
-		size_t cap = tr->cap_edges ? tr->cap_edges * 2 : 256;
-		struct tedge *e = realloc(tr->edges, cap * sizeof(*e));
-		if (!e) {
-			tr->failed = true;
-			return;
-		}
-		tr->edges = e;
-		tr->cap_edges = cap;
-	}
-	uint32_t e = (uint32_t)tr->nedges++;
-	tr->edges[e] = (struct tedge){ child, 0 };
-	struct tnode *p = &tr->nodes[parent];
-	if (!p->first_edge)
-		p->first_edge = e + 1;
-	else
-		tr->edges[p->last_edge - 1].next = e + 1;
-	p->last_edge = e + 1;
-}
-
-static const char *intern_frame(struct tree *tr, const struct frame_rec *f);
-
-static uint32_t tree_cor_node(struct tree *tr, uint32_t parent,
-			      const struct frame_rec *f)
-{
-	if (tr->failed)
-		return parent;
-	const char *label = intern_frame(tr, f);
-	uint32_t id, node;
-	if (!u64map_get(&tr->label_ids, (uint64_t)(uintptr_t)label, &id)) {
-		id = (uint32_t)tr->label_ids.count;
-		if (!u64map_put(&tr->label_ids, (uint64_t)(uintptr_t)label, id))
-			tr->failed = true;
-	}
-	uint64_t key = ((uint64_t)parent << 32) | id;
-	if (u64map_get(&tr->cor_child, key, &node))
-		return node;
-	node = tree_add(tr, false, 0, label);
-	if (node == UINT32_MAX)
-		return parent;
-	tr->nodes[node].frame = f;
-	if (!u64map_put(&tr->cor_child, key, node))
-		tr->failed = true;
-	tree_link(tr, parent, node);
-	return node;
-}
-
-static const char *intern_frame(struct tree *tr, const struct frame_rec *f)
-{
-	struct strbuf sb;
-	sb_init(&sb);
-	frame_label(&sb, f);
-	const char *s = sb.data ? intern_get(&tr->labels, sb.data, sb.len) : NULL;
-	sb_deinit(&sb);
-	if (!s) {
-		tr->failed = true;
-		s = "?";
-	}
-	return s;
-}
-
-static uint32_t tree_task_node(struct tree *tr, uint32_t rec)
-{
-	uint32_t node;
-	if (u64map_get(&tr->task_node, rec, &node))
-		return node;
-	node = tree_add(tr, true, rec, NULL);
-	if (node == UINT32_MAX)
-		return 0;  /* tr->failed is set: nothing more is linked */
-	if (!u64map_put(&tr->task_node, rec, node))
-		tr->failed = true;
-	return node;
-}
 
 static void tree_line(struct strbuf *sb, const struct tree *tr,
 		      const struct snapshot *snap, const char *prefix, size_t plen,
@@ -550,6 +412,8 @@ static void tree_render(struct strbuf *sb, struct tree *tr,
 		}
 		st[sp++] = (struct item){ child, cn->first_edge, prefix.len };
 	}
+	if (prefix.failed)
+		sb->failed = true;
 	free(st);
 	sb_deinit(&prefix);
 }
@@ -558,69 +422,12 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 {
 	const struct snapshot *snap = ctx->snap;
 	struct tree tr;
-	memset(&tr, 0, sizeof(tr));
-	size_t n = snap->ntasks;
-	bool *awaiter = calloc(n ? n : 1, sizeof(bool));
-	bool *on_path = calloc(n ? n : 1, sizeof(bool));
-	if (!awaiter || !on_path) {
+	tree_build(&tr, ctx);
+	bool *on_path = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(bool));
+	if (tr.failed || !on_path) {
 		sb->failed = true;
 		goto out;
 	}
-	/* task nodes first, in record order (CPython's id2name order) */
-	for (size_t i = 0; i < n; i++)
-		if (snap->tasks[i].listed && ctx->selected[i])
-			tree_task_node(&tr, (uint32_t)i);
-	/* awaits: (awaiter, awaiter's stack, awaited); a plain future takes
-	 * part too, so that it hangs under whoever awaits it */
-	for (size_t i = 0; i < n; i++) {
-		const struct task_rec *t = &snap->tasks[i];
-		if (!(t->listed || !t->is_task) || !ctx->selected[i])
-			continue;
-		for (uint32_t k = 0; k < t->nawaited_by; k++) {
-			long p = snapshot_awaiter(snap, t, k);
-			if (p < 0)
-				continue;
-			awaiter[p] = true;
-			uint32_t cur = tree_task_node(&tr, (uint32_t)p);
-			const struct task_rec *pt = &snap->tasks[p];
-			const struct frame_rec *fr;
-			uint32_t nf;
-			ps_frames(ctx, pt, &fr, &nf);
-			for (uint32_t f = nf; f > 0; f--)
-				cur = tree_cor_node(&tr, cur, &fr[f - 1]);
-			uint32_t child = tree_task_node(&tr, (uint32_t)i);
-			uint64_t key = ((uint64_t)cur << 32) | child;
-			uint32_t dummy;
-			if (!u64map_get(&tr.task_child, key, &dummy)) {
-				if (!u64map_put(&tr.task_child, key, 1))
-					tr.failed = true;
-				tree_link(&tr, cur, child);
-			}
-		}
-	}
-	/* leaf tasks get their own stacks */
-	for (size_t i = 0; i < n; i++) {
-		const struct task_rec *t = &snap->tasks[i];
-		if (!t->listed || !ctx->selected[i] || awaiter[i])
-			continue;
-		uint32_t cur = tree_task_node(&tr, (uint32_t)i);
-		const struct frame_rec *fr;
-		uint32_t nf;
-		ps_frames(ctx, t, &fr, &nf);
-		for (uint32_t f = nf; f > 0; f--)
-			cur = tree_cor_node(&tr, cur, &fr[f - 1]);
-	}
-	if (tr.failed) {
-		sb->failed = true;
-		goto out;
-	}
-	tr.is_child = calloc(tr.n ? tr.n : 1, sizeof(bool));
-	if (!tr.is_child) {
-		sb->failed = true;
-		goto out;
-	}
-	for (size_t e = 0; e < tr.nedges; e++)
-		tr.is_child[tr.edges[e].child] = true;
 	for (size_t i = 0; i < tr.n; i++)
 		if (tr.nodes[i].is_task && !tr.is_child[i])
 			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
@@ -644,17 +451,10 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		}
 	}
 out:
-	free(awaiter);
 	free(on_path);
-	free(tr.nodes);
-	free(tr.edges);
-	free(tr.is_child);
-	u64map_deinit(&tr.task_node);
-	u64map_deinit(&tr.cor_child);
-	u64map_deinit(&tr.task_child);
-	u64map_deinit(&tr.label_ids);
-	intern_deinit(&tr.labels);
+	tree_deinit(&tr);
 }
+
 
 /* ---- table / csv ------------------------------------------------------------ */
 
@@ -663,7 +463,7 @@ static void stack_names(struct strbuf *sb, const struct render_ctx *ctx,
 {
 	const struct frame_rec *fr;
 	uint32_t nf;
-	ps_frames(ctx, t, &fr, &nf);
+	format_ps_frames(ctx, t, &fr, &nf);
 	for (uint32_t i = 0; i < nf; i++) {
 		if (i)
 			sb_puts(sb, " -> ");
@@ -809,7 +609,7 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
 				sb_puts(sb, "\\n");
 				struct strbuf fl;
 				sb_init(&fl);
-				frame_label(&fl, &t->frames[0]);
+				tree_frame_label(&fl, &t->frames[0]);
 				dot_escaped(sb, fl.data ? fl.data : "");
 				sb_deinit(&fl);
 			}
