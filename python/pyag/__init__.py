@@ -400,8 +400,12 @@ class Session:
         """size bytes of the target's memory at address, as a capture
         reads them (uncached; for a few reads)."""
         buf = ctypes.create_string_buffer(size)
-        self._call("pyag_session_read", address, buf, size)
-        self._pending.reraise()
+        err = self._lib.pyag_session_read(self._handle, address, buf, size)
+        if self._pending.exc is not None:
+            if err:
+                self._lib.pyag_error_destroy(err)
+            self._pending.reraise()
+        _check(self._lib, err)
         return buf.raw
 
     # -- capture --

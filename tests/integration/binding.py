@@ -367,19 +367,28 @@ def check_errors(tap, runner):
 
     def reader_raises(address, size):
         raise KeyboardInterrupt
-    sleeper = subprocess.Popen(["sleep", "600"])
     try:
-        with pyag.Session(read=reader_raises, pid=sleeper.pid) as s:
-            s.capture()
+        with pyag.Session(read=reader_raises, pid=os.getpid()) as s:
+            s.read(4096, 8)
         tap.ok(False, "errors: a read callback's KeyboardInterrupt is raised", "none")
     except KeyboardInterrupt:
         tap.ok(True, "errors: a read callback's KeyboardInterrupt is raised again "
-               "after the capture")
+               "after the library returns")
     except pyag.Error as e:
         tap.ok(False, "errors: a read callback's KeyboardInterrupt is raised", repr(e))
-    finally:
-        sleeper.kill()
-        sleeper.wait()
+
+    def write_raises(text):
+        raise ValueError("the sink is full")
+    try:
+        pyag.run_command(None, ["--help"], write=write_raises)
+        tap.ok(False, "errors: a write callback's exception is raised", "none")
+    except ValueError:
+        tap.ok(True, "errors: a write callback's exception stops the command and "
+               "is raised again")
+    except pyag.Error as e:
+        tap.ok(False, "errors: a write callback's exception is raised", repr(e))
+    with pyag.Session(read=lambda a, n: b"\x5a" * n, pid=os.getpid()) as s:
+        tap.ok(s.read(4096, 4) == b"ZZZZ", "Session.read goes through the read callback")
 
 
 def check_layout(tap):
