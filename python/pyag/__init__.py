@@ -245,6 +245,8 @@ class Session:
         self._refs = {}
         self._pending = _Pending()
         ret = ctypes.c_void_p()
+        if exe is not None and core is None:
+            raise Error("Session: exe= goes with core=")
         if read is not None:
             if core is not None:
                 raise Error("Session: give read= or core=, not both")
