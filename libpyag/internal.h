@@ -516,7 +516,7 @@ long snapshot_awaiter(const struct snapshot *snap, const struct task_rec *t,
 struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr) HIDDEN;
 const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n) HIDDEN;
 
-/* ---- decoding helpers (decode.c): pure functions on bytes --------------- */
+/* ---- pure functions on bytes (linetable.c, text.c) ------------------------ */
 
 /* Line of code unit index `unit` in a 3.11+ location table; -1 if none. */
 int32_t decode_line(const uint8_t *table, size_t size, int32_t firstlineno,
