@@ -611,6 +611,61 @@ START_TEST(test_graph_cycles)
 END_TEST
 
 
+/* ---- containers (util.c) ----------------------------------------------------- */
+
+START_TEST(test_u64map)
+{
+	struct u64map m = { 0 };
+	uint32_t v;
+	ck_assert(!u64map_get(&m, 0, &v));  /* empty: nothing, no crash */
+	/* key 0 and keys that collide in the low bits, across many growths */
+	for (uint64_t k = 0; k < 100000; k++)
+		ck_assert(u64map_put(&m, k << 12, (uint32_t)k));
+	ck_assert_uint_eq(m.count, 100000);
+	for (uint64_t k = 0; k < 100000; k++) {
+		ck_assert(u64map_get(&m, k << 12, &v));
+		ck_assert_uint_eq(v, (uint32_t)k);
+	}
+	ck_assert(!u64map_get(&m, 1, &v));
+	/* putting a key again replaces its value */
+	ck_assert(u64map_put(&m, 4096, 7));
+	ck_assert(u64map_get(&m, 4096, &v));
+	ck_assert_uint_eq(v, 7);
+	ck_assert_uint_eq(m.count, 100000);
+	u64map_deinit(&m);
+	ck_assert_uint_eq(m.cap, 0);
+}
+END_TEST
+
+START_TEST(test_intern_arena)
+{
+	struct intern in = { 0 };
+	const char *a = intern_get(&in, "worker-1xyz", 8);
+	const char *b = intern_get(&in, "worker-1", 8);
+	ck_assert_str_eq(a, "worker-1");
+	ck_assert_ptr_eq(a, b);  /* one copy per string */
+	ck_assert_ptr_ne(intern_get(&in, "worker-2", 8), a);
+	const char *empty = intern_get(&in, "", 0);
+	ck_assert_str_eq(empty, "");
+	char name[32];
+	for (int i = 0; i < 50000; i++) {
+		snprintf(name, sizeof(name), "t%d", i);
+		ck_assert_str_eq(intern_get(&in, name, strlen(name)), name);
+	}
+	ck_assert_ptr_eq(intern_get(&in, "worker-1", 8), a);  /* survives growth */
+	intern_deinit(&in);
+	struct arena ar = { 0 };
+	for (size_t n = 1; n < 200000; n *= 3) {
+		unsigned char *p = arena_alloc(&ar, n);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq((uintptr_t)p % 8, 0);
+		memset(p, 0xab, n);  /* the whole size is usable (ASan checks) */
+	}
+	arena_deinit(&ar);
+	ck_assert_ptr_null(ar.head);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -625,6 +680,8 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_py_repr);
 	tcase_add_test(tc, test_json_string);
 	tcase_add_test(tc, test_glob);
+	tcase_add_test(tc, test_u64map);
+	tcase_add_test(tc, test_intern_arena);
 	tcase_add_test(tc, test_layout_good);
 	tcase_add_test(tc, test_layout_rejects);
 	tcase_add_test(tc, test_walk_records);
