@@ -295,20 +295,77 @@ END_TEST
 
 /* ---- layout ------------------------------------------------------------------ */
 
+/* The table itself: a cell per version that its kind allows, positions
+ * inside the debug offsets and none used twice, sizes named by "within". */
+START_TEST(test_layout_table)
+{
+	for (size_t v = 0; v < LAYOUT_NVERSIONS; v++) {
+		const struct layout_version *ver = &layout_versions[v];
+		ck_assert_int_eq(layout_version_index(fake_version(v)), (int)v);
+		uint8_t used_d[4096] = { 0 }, used_a[256] = { 0 };
+		for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+			const struct layout_field *f = &layout_fields[i];
+			const struct layout_cell *c = &f->cells[v];
+			ck_assert_msg(c->kind != LAYOUT_CELL_MISSING, "%s", f->name);
+			if (f->dwarf.kind == LAYOUT_Q_NONE)
+				ck_assert_msg(c->kind == LAYOUT_CELL_CONST ||
+					      c->kind == LAYOUT_CELL_ABSENT,
+					      "%s: not in DWARF, yet no constant", f->name);
+			if (c->kind == LAYOUT_CELL_DEBUG) {
+				ck_assert_msg(c->value >= 16 && c->value % 8 == 0 &&
+					      c->value + 8 <= ver->debug_offsets_size,
+					      "%s: position %lld", f->name, (long long)c->value);
+				ck_assert_msg(!used_d[c->value]++, "%s: position used twice",
+					      f->name);
+			}
+			if (c->kind == LAYOUT_CELL_ASYNCIO) {
+				ck_assert_msg(f->flags & LF_ASYNCIO, "%s", f->name);
+				ck_assert_msg(c->value >= 0 && c->value % 8 == 0 &&
+					      c->value + 8 <= ver->asyncio_debug_size,
+					      "%s: position %lld", f->name, (long long)c->value);
+				ck_assert_msg(!used_a[c->value]++, "%s: position used twice",
+					      f->name);
+			}
+			if (c->kind == LAYOUT_CELL_ABSENT && f->dwarf.kind != LAYOUT_Q_NONE)
+				ck_assert_msg(f->flags & LF_OPTIONAL,
+					      "%s: absent in 3.%u but required", f->name,
+					      ver->minor);
+			if (f->within != LAYOUT_F_NONE)
+				ck_assert_msg(layout_fields[f->within].dwarf.kind == LAYOUT_Q_SIZE,
+					      "%s: within a field that is not a size", f->name);
+		}
+	}
+	/* the struct's members are the table's rows, in its order */
+	ck_assert_uint_eq(layout_fields[0].offset, offsetof(struct pyag_layout, free_threaded));
+	for (size_t i = 1; i < LAYOUT_NFIELDS; i++)
+		ck_assert_uint_gt(layout_fields[i].offset, layout_fields[i - 1].offset);
+	ck_assert_str_eq(layout_field_struct(&layout_fields[LAYOUT_F_task_node]), "TaskObj");
+}
+END_TEST
+
 START_TEST(test_layout_good)
 {
 	struct fake_py py;
-	fake_py_init(&py, 0x030e0af0);
+	fake_py_init(&py, fake_version(_i));
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, py.m, &r));
 	struct pyag_layout l;
-	ck_assert_ptr_null(layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l));
+	struct pyag_error *err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_msg(!err, "%s", pyag_error_message(err));
 	ck_assert(l.have_asyncio);
+	ck_assert_uint_eq(l.version, fake_version(_i));
 	ck_assert_uint_eq(l.task_node, 152);
 	ck_assert_uint_eq(l.gen_iframe, 72);
 	ck_assert_uint_eq(l.frame_owner, 74);
-	ck_assert_int_eq(l.frame_state_yield_from, -1);
+	ck_assert_int_eq(l.frame_state_yield_from,
+			 layout_versions[_i].minor == 14 ? -1 : 2);
+	ck_assert_uint_eq(l.yield_from_slot, layout_versions[_i].minor == 14 ? 1 : 2);
 	ck_assert_uint_eq(l.unicode_compact_size, 56);
+	/* every field where the fake put it */
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++)
+		ck_assert_msg(layout_field_get(&l, &layout_fields[i]) ==
+			      layout_field_get(&py.l, &layout_fields[i]),
+			      "%s", layout_fields[i].name);
 	pyag_reader_destroy(r);
 	fake_py_deinit(&py);
 }
@@ -317,12 +374,14 @@ END_TEST
 START_TEST(test_layout_rejects)
 {
 	struct fake_py py;
-	fake_py_init(&py, 0x030e0af0);
+	fake_py_init(&py, fake_version(_i));
+	uint64_t task_size_at = fake_debug_pos(&py, LAYOUT_F_task_size);
+	uint64_t task_node_at = fake_debug_pos(&py, LAYOUT_F_task_node);
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, py.m, &r));
 	struct pyag_layout l;
 	/* an offset outside its struct */
-	fake_w64(py.m, py.asyncio_debug + 48, 4000);  /* task_node > sizeof(TaskObj) */
+	fake_w64(py.m, task_node_at, 4000);  /* task_node > sizeof(TaskObj) */
 	struct pyag_error *err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
 	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "task_node"));
@@ -331,15 +390,16 @@ START_TEST(test_layout_rejects)
 	/* inside a struct declared huge, but beyond what the walker reads of
 	 * it (found by the image fuzz target: an out-of-bounds index) */
 	uint64_t task_size;
-	ck_assert_ptr_null(reader_read_u64(r, py.asyncio_debug, &task_size));
-	fake_w64(py.m, py.asyncio_debug, 100000);
-	fake_w64(py.m, py.asyncio_debug + 48, 65536);
+	ck_assert_ptr_null(reader_read_u64(r, task_size_at, &task_size));
+	fake_w64(py.m, task_size_at, 100000);
+	fake_w64(py.m, task_node_at, 65536);
 	pyag_reader_invalidate(r);
 	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
 	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "beyond the 4096 bytes"));
 	pyag_error_destroy(err);
-	fake_w64(py.m, py.asyncio_debug, task_size);
+	fake_w64(py.m, task_size_at, task_size);
+	fake_w64(py.m, task_node_at, py.l.task_node);
 	pyag_reader_invalidate(r);
 	/* 3.13: no asyncio graph support */
 	fake_w64(py.m, py.runtime + 8, 0x030d12f0);
@@ -349,7 +409,7 @@ START_TEST(test_layout_rejects)
 	pyag_error_destroy(err);
 	pyag_reader_invalidate(r);
 	/* a future minor version we do not know */
-	fake_w64(py.m, py.runtime + 8, 0x031000f0);
+	fake_w64(py.m, py.runtime + 8, fake_version(LAYOUT_NVERSIONS - 1) + (1u << 16));
 	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
 	pyag_error_destroy(err);
@@ -382,10 +442,10 @@ struct world {
  * running 'runner': running on the thread: block() line 31 on top of
  *         async main() line 5
  */
-static void build_world(struct world *w)
+static void build_world(struct world *w, uint64_t version)
 {
 	struct fake_py *py = &w->py;
-	fake_py_init(py, 0x030e0af0);
+	fake_py_init(py, version);
 	w->code_main = fake_code(py, "main", "app.py", 1, 10);
 	uint64_t code_aexit = fake_code(py, "TaskGroup._aexit", "taskgroups.py", 100, 30);
 	w->code_leaf = fake_code(py, "leaf", "app.py", 20, 5);
@@ -410,8 +470,10 @@ static void build_world(struct world *w)
 	 * embedded in its coroutine object) -> a plain frame (the event loop) */
 	uint64_t rc = fake_coro(py, w->code_main, 4, 0);
 	uint64_t loop_frame = fake_frame(py, w->code_main, 9, 0, 0);
-	fake_w64(py->m, rc + 72 + 8, loop_frame);  /* previous */
-	uint64_t shim = fake_frame(py, w->code_main, 0, 4, rc + 72);  /* C-stack shim */
+	uint64_t rc_frame = rc + py->l.gen_iframe;
+	fake_w64(py->m, rc_frame + py->l.frame_previous, loop_frame);
+	uint64_t shim = fake_frame(py, w->code_main, 0,    /* a C-stack shim */
+				   py->l.owner_first_incomplete + 1, rc_frame);
 	uint64_t top = fake_frame(py, w->code_block, 1, 0, shim);
 	w->running = fake_task(py, fake_ascii(py, "runner"), rc, 1);
 	fake_running(py, w->running, top);
@@ -436,7 +498,7 @@ static void walk_world(struct world *w, struct snapshot *snap)
 START_TEST(test_walk_records)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	struct snapshot snap;
 	walk_world(&w, &snap);
 	ck_assert_uint_eq(snap.nwarnings, 0);
@@ -511,7 +573,7 @@ static char *render_with(struct world *w, const struct options *o, long task,
 START_TEST(test_format_callgraph)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	struct options o = { 0 };
 	char *s = render_with(&w, &o, 2, 0);
 	char expect[2048];
@@ -558,7 +620,7 @@ END_TEST
 START_TEST(test_format_tree_table)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	struct options o = { 0 };
 	char *s = render_with(&w, &o, -1, 1);
 	/* pstree rules: the awaiter's stack (outermost first) leads to its
@@ -599,10 +661,11 @@ START_TEST(test_walk_hostile_list)
 {
 	bool found;
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	/* make child2's node point back to child1: a loop that never returns
 	 * to the head */
-	fake_w64(w.py.m, w.child2 + 152, w.child1 + 152);
+	uint64_t node = w.py.l.task_node;
+	fake_w64(w.py.m, w.child2 + node, w.child1 + node);
 	struct snapshot snap;
 	walk_world(&w, &snap);
 	ck_assert_uint_ge(snap.nwarnings, 1);
@@ -613,7 +676,7 @@ START_TEST(test_walk_hostile_list)
 	uint64_t bare1 = fake_alloc(w.py.m, 16), bare2 = fake_alloc(w.py.m, 16);
 	fake_w64(w.py.m, bare1, bare2);
 	fake_w64(w.py.m, bare2, bare1);
-	fake_w64(w.py.m, w.child2 + 152, bare1);
+	fake_w64(w.py.m, w.child2 + node, bare1);
 	walk_world(&w, &snap);
 	found = false;
 	for (size_t i = 0; i < snap.nwarnings; i++)
@@ -621,12 +684,12 @@ START_TEST(test_walk_hostile_list)
 	ck_assert(found);
 	snapshot_deinit(&snap);
 	/* a NULL link */
-	fake_w64(w.py.m, w.child2 + 152, 0);
+	fake_w64(w.py.m, w.child2 + node, 0);
 	walk_world(&w, &snap);
 	ck_assert_ptr_nonnull(strstr(snap.warnings[0], "NULL link"));
 	snapshot_deinit(&snap);
 	/* a coroutine awaiting itself ends the chain, no hang */
-	fake_w64(w.py.m, w.child1 + 128, w.child1);  /* coro = task: not a coroutine */
+	fake_w64(w.py.m, w.child1 + w.py.l.task_coro, w.child1);  /* coro = task: not a coroutine */
 	walk_world(&w, &snap);
 	ck_assert_uint_eq(snap.tasks[1].nframes, 0);
 	snapshot_deinit(&snap);
@@ -635,9 +698,9 @@ START_TEST(test_walk_hostile_list)
 	found = false;
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w.py.m, &r));
-	ck_assert_ptr_null(reader_read_u64(r, w.child2 + 96, &set));
+	ck_assert_ptr_null(reader_read_u64(r, w.child2 + w.py.l.task_awaited_by, &set));
 	pyag_reader_destroy(r);
-	fake_w64(w.py.m, set + 32, (1ull << 40) - 1);
+	fake_w64(w.py.m, set + w.py.l.set_mask, (1ull << 40) - 1);
 	walk_world(&w, &snap);
 	for (size_t i = 0; i < snap.nwarnings; i++)
 		found |= strstr(snap.warnings[i], "corrupt") != NULL;
@@ -650,7 +713,7 @@ END_TEST
 START_TEST(test_graph_cycles)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	/* parent is awaited by child1: parent -> child1 -> parent */
 	fake_awaited_by_one(&w.py, w.parent, w.child1);
 	struct snapshot snap;
@@ -723,13 +786,14 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_py_repr);
 	tcase_add_test(tc, test_json_string);
 	tcase_add_test(tc, test_glob);
-	tcase_add_test(tc, test_layout_good);
-	tcase_add_test(tc, test_layout_rejects);
-	tcase_add_test(tc, test_walk_records);
-	tcase_add_test(tc, test_format_callgraph);
-	tcase_add_test(tc, test_format_tree_table);
-	tcase_add_test(tc, test_walk_hostile_list);
-	tcase_add_test(tc, test_graph_cycles);
+	tcase_add_test(tc, test_layout_table);
+	tcase_add_loop_test(tc, test_layout_good, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_layout_rejects, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_walk_records, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_format_callgraph, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_format_tree_table, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_walk_hostile_list, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_graph_cycles, 0, LAYOUT_NVERSIONS);
 	tcase_add_test(tc, test_options);
 	suite_add_tcase(s, tc);
 	return s;

@@ -610,6 +610,11 @@ static void plausible_layout(struct pyag_layout *l)
 	l->frame_owner = 74;
 	l->athread_tasks_head = 880;
 	l->have_asyncio = true;
+	/* the constants: 3.14's column */
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++)
+		if (layout_fields[i].cells[0].kind == LAYOUT_CELL_CONST)
+			layout_field_set(l, &layout_fields[i],
+					 layout_cell_const(&layout_fields[i].cells[0], false));
 	l->frame_state_yield_from = -1;
 	l->frame_state_yield_from_locked = -1;
 	l->frame_state_finished = 1;
@@ -675,10 +680,12 @@ START_TEST(test_cache)
 	struct warnings w = { "", 0 };
 	plausible_layout(&l);
 	ck_assert_ptr_null(layout_validate(&l));
-	ck_assert(!layout_cache_load("abc123", &got));
-	ck_assert_ptr_null(layout_cache_store("abc123", &l));
+	char *missing = NULL;
+	ck_assert(!layout_cache_load("abc123", &got, &missing));
+	ck_assert_ptr_null(layout_cache_store("abc123", &l, NULL));
 	memset(&got, 0xff, sizeof(got));
-	ck_assert(layout_cache_load("abc123", &got));
+	ck_assert(layout_cache_load("abc123", &got, &missing));
+	ck_assert_ptr_null(missing);
 	layout_compare(&l, &got, collect, &w);
 	ck_assert_int_eq(w.count, 0);
 	ck_assert_uint_eq(got.version, l.version);
@@ -689,12 +696,18 @@ START_TEST(test_cache)
 	snprintf(cmd, sizeof(cmd), "test $(ls -A '%s/py-async-graph' | wc -l) = 1", dir);
 	ck_assert_int_eq(run(cmd), 0);
 
+	/* what the source could not find comes back with the layout */
+	ck_assert_ptr_null(layout_cache_store("abc123", &l, "FutureObj.fut_is_task, TaskObj"));
+	ck_assert(layout_cache_load("abc123", &got, &missing));
+	ck_assert_str_eq(missing, "FutureObj.fut_is_task, TaskObj");
+	free(missing);
+
 	/* keys are file names: nothing that could leave the directory */
-	struct pyag_error *err = layout_cache_store("../evil", &l);
+	struct pyag_error *err = layout_cache_store("../evil", &l, NULL);
 	ck_assert_ptr_nonnull(err);
 	pyag_error_destroy(err);
-	ck_assert(!layout_cache_load("../evil", &got));
-	ck_assert(!layout_cache_load("", &got));
+	ck_assert(!layout_cache_load("../evil", &got, &missing));
+	ck_assert(!layout_cache_load("", &got, &missing));
 
 	/* corrupt entries are misses */
 	snprintf(path, sizeof(path), "%s/py-async-graph/abc123.layout", dir);
@@ -702,8 +715,13 @@ START_TEST(test_cache)
 		"sed -i 's/^task_node .*/task_node x/' '%s'",
 		"sed -i '/^task_node /d' '%s'",
 		"sed -i 's/^end$//' '%s'",
-		"sed -i '1s/cache 1 /cache 99 /' '%s'",
-		"sed -i '1s/ [0-9]*$/ 7/' '%s'",
+		"sed -i '1s/cache 2 /cache 99 /' '%s'",
+		"sed -i '1s/cache 2 [0-9]* /cache 2 7 /' '%s'",
+		/* written with another field table */
+		"sed -i '1s/ [0-9a-f]*$/ 0123456789abcdef/' '%s'",
+		"sed -i '/^version /d' '%s'",
+		"sed -i 's/^have_asyncio .*/have_asyncio 2/' '%s'",
+		"echo 'missing x' >> '%s'",
 		"sed -i 's/^source .*/source elsewhere/' '%s'",
 		"echo 'task_node 152' >> '%s'",
 		"sed -i 's/^task_node .*/task_node 99999999/' '%s'",  /* invalid layout */
@@ -711,19 +729,20 @@ START_TEST(test_cache)
 		": > '%s'",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(edits); i++) {
-		ck_assert_ptr_null(layout_cache_store("abc123", &l));
-		ck_assert(layout_cache_load("abc123", &got));
+		ck_assert_ptr_null(layout_cache_store("abc123", &l, NULL));
+		ck_assert(layout_cache_load("abc123", &got, &missing));
 		char edit[1024];
 		snprintf(edit, sizeof(edit), edits[i], path);
 		ck_assert_int_eq(run(edit), 0);
-		ck_assert_msg(!layout_cache_load("abc123", &got), "accepted after: %s", edit);
+		ck_assert_msg(!layout_cache_load("abc123", &got, &missing),
+			      "accepted after: %s", edit);
 	}
 
 	/* PYAG_NO_CACHE=1: no reads, no writes */
-	ck_assert_ptr_null(layout_cache_store("abc123", &l));
+	ck_assert_ptr_null(layout_cache_store("abc123", &l, NULL));
 	setenv("PYAG_NO_CACHE", "1", 1);
-	ck_assert(!layout_cache_load("abc123", &got));
-	ck_assert_ptr_null(layout_cache_store("def456", &l));
+	ck_assert(!layout_cache_load("abc123", &got, &missing));
+	ck_assert_ptr_null(layout_cache_store("def456", &l, NULL));
 	snprintf(path, sizeof(path), "%s/py-async-graph/def456.layout", dir);
 	ck_assert_int_ne(access(path, F_OK), 0);
 	unsetenv("PYAG_NO_CACHE");
@@ -955,10 +974,12 @@ START_TEST(test_python_cache)
 	struct pyag_layout dw, cached;
 	double cold;
 	dwarf_layout(&py, 0x030e0af0, &dw, &cold);
-	ck_assert(!layout_cache_load(key, &cached));
-	ck_assert_ptr_null(layout_cache_store(key, &dw));
+	char *missing = NULL;
+	ck_assert(!layout_cache_load(key, &cached, &missing));
+	ck_assert_ptr_null(layout_cache_store(key, &dw, NULL));
 	double t0 = now();
-	ck_assert(layout_cache_load(key, &cached));
+	ck_assert(layout_cache_load(key, &cached, &missing));
+	ck_assert_ptr_null(missing);
 	double warm = now() - t0;
 	struct warnings w = { "", 0 };
 	layout_compare(&dw, &cached, collect, &w);
