@@ -18,6 +18,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,21 @@
 #endif
 
 #define DEFAULT_SYSROOT "/var/cache/py-async-graph/sid-root"
+
+/* Check has no skip. A test that cannot run says why with this, and
+ * returns: check_dwarf.test turns its TAP line into "ok N - ... # SKIP why". */
+static void skip(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+static void skip(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("#pyag-skip ", stdout);
+	vprintf(fmt, ap);
+	fputs("\n", stdout);
+	va_end(ap);
+	fflush(stdout);
+}
 
 /* ---- the synthetic program ----------------------------------------------- */
 
@@ -340,7 +356,7 @@ START_TEST(test_synthetic)
 {
 	struct variant *v = &variants[_i];
 	if (!v->available) {
-		printf("# %s: not available here (compiler or libdwarf)\n", v->flags);
+		skip("%s: not available here (compiler or libdwarf)", v->flags);
 		return;
 	}
 	char what[512];
@@ -366,8 +382,10 @@ static void expect_not_found(struct pyag_error *err)
 START_TEST(test_synthetic_absent)
 {
 	const struct variant *v = &variants[2];
-	if (!v->available)
+	if (!v->available) {
+		skip("%s: not available here", v->flags);
 		return;
+	}
 	uint64_t u, b;
 	int64_t s;
 	expect_not_found(dwarf_struct_member_offset(v->program, "struct outer", "nope", &u));
@@ -390,8 +408,10 @@ END_TEST
 START_TEST(test_layout_missing)
 {
 	const struct variant *v = &variants[2];
-	if (!v->available)
+	if (!v->available) {
+		skip("%s: not available here", v->flags);
 		return;
+	}
 	const char *files[] = { v->program, v->object };
 	struct pyag_layout l = { .version = 0x030e0af0 };
 	char *missing = NULL;
@@ -475,7 +495,7 @@ static bool have_objcopy(void)
 START_TEST(test_debuginfo_find)
 {
 	if (!have_objcopy()) {
-		printf("# debuginfo: objcopy not found, skipped\n");
+		skip("objcopy not found");
 		return;
 	}
 	char dir[] = "/tmp/pyag-debuginfo-XXXXXX", cmd[4096], path[512];
@@ -803,7 +823,8 @@ static bool find_python(unsigned minor, struct python *py)
 		}
 		return true;
 	}
-	printf("# python3.%u with debug files not found: its tests are skipped\n", minor);
+	skip("python3.%u with its debug files not found (here or in %s)", minor,
+	     env && *env ? env : DEFAULT_SYSROOT);
 	return false;
 }
 
