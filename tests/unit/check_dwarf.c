@@ -943,6 +943,7 @@ START_TEST(test_python314)
 		return;
 	ck_assert_uint_eq(l.task_node, 152);
 	ck_assert_uint_eq(l.task_size, 168);
+	ck_assert_uint_eq(l.task_fut_waiter, 120);   /* DWARF only */
 	ck_assert_uint_eq(l.gen_iframe, 72);
 	ck_assert_uint_eq(l.frame_owner, 74);
 	ck_assert_uint_eq(l.frame_size, 88);
@@ -969,6 +970,7 @@ START_TEST(test_python315)
 		return;
 	ck_assert_uint_eq(l.task_node, 152);
 	ck_assert_uint_eq(l.task_size, 168);
+	ck_assert_uint_eq(l.task_fut_waiter, 120);
 	ck_assert_int_eq(l.frame_state_yield_from, 2);
 	ck_assert_int_eq(l.frame_state_yield_from_locked, 3);
 	ck_assert_int_eq(l.frame_state_finished, 5);   /* FRAME_CLEARED */
