@@ -165,7 +165,8 @@ struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
 /* Report each field both layouts provide and that differs, as
  * "layout drift: FIELD: debug offsets N, DWARF M" (a is the debug offsets'
  * layout, b DWARF's). Skipped: the LF_ASYNCIO fields unless both have
- * them; LF_OPTIONAL fields when 0 on either side (0: the build has none). */
+ * them; LF_OPTIONAL fields when 0 on either side (0: the build has none);
+ * fields a's version does not publish when a has 0 for them. */
 void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
 		    void (*warn)(void *arg, const char *msg), void *arg) HIDDEN;
 

@@ -38,12 +38,17 @@ void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
 		    void (*warn)(void *arg, const char *msg), void *arg)
 {
 	bool asyncio = a->have_asyncio && b->have_asyncio;
+	int column = layout_version_index(a->version);
 	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
 		const struct layout_field *f = &layout_fields[i];
 		if ((f->flags & LF_ASYNCIO) && !asyncio)
 			continue;
 		int64_t x = layout_field_get(a, f), y = layout_field_get(b, f);
-		if (x == y || ((f->flags & LF_OPTIONAL) && (x == 0 || y == 0)))
+		/* 0 where the debug offsets do not publish the field */
+		bool unpublished = x == 0 && column >= 0 &&
+				   f->cells[column].kind == LAYOUT_CELL_ABSENT;
+		if (x == y || unpublished ||
+		    ((f->flags & LF_OPTIONAL) && (x == 0 || y == 0)))
 			continue;
 		char msg[160];
 		if (f->ctype == LAYOUT_U64)

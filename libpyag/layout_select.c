@@ -107,17 +107,18 @@ out:
 }
 
 /* Fields the debug offsets of this version do not publish (or, without
- * the asyncio offsets, the asyncio ones): DWARF's. */
+ * the asyncio offsets, the asyncio ones): DWARF's, when it has them. */
 static void take_from_dwarf(struct pyag_layout *off, const struct pyag_layout *dw)
 {
 	int column = layout_version_index(off->version);
 	bool asyncio = !off->have_asyncio && dw->have_asyncio;
 	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
 		const struct layout_field *f = &layout_fields[i];
-		bool absent = column >= 0 &&
-			      f->cells[column].kind == LAYOUT_CELL_ABSENT &&
-			      (!(f->flags & LF_ASYNCIO) || dw->have_asyncio);
-		if (absent || (asyncio && (f->flags & LF_ASYNCIO)))
+		bool unpublished = column >= 0 &&
+				   f->cells[column].kind == LAYOUT_CELL_ABSENT &&
+				   layout_field_get(dw, f) != 0 &&
+				   (!(f->flags & LF_ASYNCIO) || dw->have_asyncio);
+		if (unpublished || (asyncio && (f->flags & LF_ASYNCIO)))
 			layout_field_set(off, f, layout_field_get(dw, f));
 	}
 	if (asyncio)

@@ -326,10 +326,6 @@ START_TEST(test_layout_table)
 				ck_assert_msg(!used_a[c->value]++, "%s: position used twice",
 					      f->name);
 			}
-			if (c->kind == LAYOUT_CELL_ABSENT && f->dwarf.kind != LAYOUT_Q_NONE)
-				ck_assert_msg(f->flags & LF_OPTIONAL,
-					      "%s: absent in 3.%u but required", f->name,
-					      ver->minor);
 			if (f->within != LAYOUT_F_NONE)
 				ck_assert_msg(layout_fields[f->within].dwarf.kind == LAYOUT_Q_SIZE,
 					      "%s: within a field that is not a size", f->name);
