@@ -351,59 +351,10 @@ char *target_file_at(const struct target *t, uint64_t addr) HIDDEN;
 /* Openable path of a mapped _asyncio extension module, or NULL. */
 char *target_asyncio_module(const struct target *t) HIDDEN;
 
-/* ---- layout (layout.c) -------------------------------------------------- */
+/* ---- layout (layout.h: the field table, its sources, the cache) ---------- */
 
-/* Every offset the walker uses; filled from a layout source and validated. */
-struct pyag_layout {
-	uint64_t version;       /* PY_VERSION_HEX */
-	bool free_threaded;
-	const char *source;     /* "debug-offsets" */
-
-	uint64_t runtime_size, runtime_interpreters_head;
-	uint64_t interp_size, interp_id, interp_next, interp_threads_head;
-	uint64_t tstate_size, tstate_next, tstate_interp, tstate_current_frame,
-		tstate_thread_id, tstate_native_thread_id;
-	uint64_t frame_size, frame_previous, frame_executable, frame_instr_ptr,
-		frame_owner, frame_stackpointer, frame_tlbc_index;
-	uint64_t code_size, code_filename, code_name, code_qualname,
-		code_linetable, code_firstlineno, code_code_adaptive, code_tlbc;
-	uint64_t obj_type;
-	uint64_t type_size, type_name, type_flags;
-	uint64_t tuple_size, tuple_item, tuple_ob_size;
-	uint64_t set_size, set_used, set_table, set_mask;
-	uint64_t long_size, long_tag, long_digit;
-	uint64_t bytes_size, bytes_ob_size, bytes_sval;
-	uint64_t unicode_size, unicode_state, unicode_length,
-		unicode_ascii_size, unicode_compact_size;
-	uint64_t gen_size, gen_iframe, gen_frame_state;
-	uint64_t llist_next, llist_prev;
-	/* asyncio */
-	bool have_asyncio;
-	uint64_t task_size, task_name, task_awaited_by, task_is_task,
-		task_awaited_by_is_set, task_coro, task_node;
-	uint64_t ainterp_size, ainterp_tasks_head;
-	uint64_t athread_size, athread_running_loop, athread_running_task,
-		athread_tasks_head;
-	/* constants that are not offsets (per version) */
-	int frame_state_yield_from;        /* FRAME_SUSPENDED_YIELD_FROM */
-	int frame_state_yield_from_locked; /* or the same value */
-	int frame_state_finished;          /* first state with no frame */
-	unsigned yield_from_slot;          /* awaited object: stackpointer[-slot] */
-	uint64_t asend_gen;                /* PyAsyncGenASend.ags_gen */
-	int owner_generator;
-	int owner_first_incomplete;        /* owners >= this are shims */
-	unsigned unicode_kind_shift, unicode_compact_bit, unicode_ascii_bit;
-};
-
-struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
-					     uint64_t runtime_addr,
-					     uint64_t asyncio_addr,
-					     struct pyag_layout *ret) HIDDEN;
-/* The walker reads some structs whole, at most this many bytes of each. */
-#define LAYOUT_MAX_STRUCT_READ 4096u
-struct pyag_error *layout_validate(const struct pyag_layout *l) HIDDEN;
-/* Decode the python version for messages: "3.14.10". */
-void layout_version_string(uint64_t hexversion, char *buf, size_t size) HIDDEN;
+#include "layout.h"
+#include "dwarf_query.h"
 
 /* ---- the snapshot (walk.c) --------------------------------------------- */
 
@@ -633,76 +584,11 @@ const struct snapshot *graph_snapshot(const struct pyag_graph *g) HIDDEN;
 const struct graph *graph_graph(const struct pyag_graph *g) HIDDEN;
 
 /* The layout by policy (o->mode): debug offsets, DWARF, or both
- * cross-checked; drift is reported as warnings of snap. */
+ * cross-checked; drift is reported as warnings of snap, and so are the
+ * fields DWARF lacks (in the error instead when the layout is unusable
+ * without them). */
 struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 			       const struct pyag_host *host,
 			       const struct layout_request *o, struct snapshot *snap) HIDDEN;
-
-/* ---- DWARF layouts, debug files, layout cache (layout_dwarf.c,
- *      debuginfo.c, layout_cache.c) ----------------------------------------- */
-
-/*
- * Fill *ret from the DWARF of debug_files (the interpreter's and the
- * _asyncio module's debug files, in any order). ret->version is kept (DWARF
- * has no PY_VERSION_HEX); ret->source becomes "dwarf". Fields that could not
- * be found are listed in *missing_ret ("PyThreadState.thread_id,TaskObj"),
- * malloc'd, NULL when none: not an error, the caller decides what it needs.
- * have_asyncio is set when every asyncio field was found.
- */
-struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
-				     struct pyag_layout *ret,
-				     char **missing_ret) HIDDEN;
-
-/* Generic DWARF lookups in one file. type_name is "struct s", "union u",
- * "enum e" or a typedef name; member is a path "a.b.c" that may cross
- * anonymous structs and unions. PYAG_ERROR_NOT_FOUND when absent. */
-struct pyag_error *dwarf_struct_size(const char *path, const char *type_name,
-				     uint64_t *ret) HIDDEN;
-struct pyag_error *dwarf_struct_member_offset(const char *path,
-					      const char *type_name,
-					      const char *member,
-					      uint64_t *ret) HIDDEN;
-/* Bits from the start of the struct; bit size 0 when not a bit-field. */
-struct pyag_error *dwarf_member_bit_offset(const char *path,
-					   const char *type_name,
-					   const char *member,
-					   uint64_t *bit_offset_ret,
-					   uint64_t *bit_size_ret) HIDDEN;
-struct pyag_error *dwarf_enumerator_value(const char *path,
-					  const char *type_name,
-					  const char *enumerator,
-					  int64_t *ret) HIDDEN;
-
-/* The file holding the DWARF of elf_path: itself, by build-id under each
- * debug dir (default /usr/lib/debug), or by .gnu_debuglink; debug dirs
- * and the file's own directory are taken under sysroot when given.
- * *ret (malloc'd) is NULL when there is none, which is not an error. */
-struct pyag_error *debuginfo_find(const char *elf_path, const char *sysroot,
-				  const char *const *debug_dirs, size_t ndirs,
-				  char **ret) HIDDEN;
-/* The NT_GNU_BUILD_ID bytes of an ELF file; *len_ret 0 when it has none. */
-struct pyag_error *debuginfo_build_id(const char *path, uint8_t *buf,
-				      size_t size, size_t *len_ret) HIDDEN;
-/* A layout cache key for files (the executable, the _asyncio module): their
- * build-ids in hex joined by '+'; *ret NULL when one of them has none. */
-struct pyag_error *debuginfo_cache_key(const char *const *elf_paths, size_t n,
-				       char **ret) HIDDEN;
-
-/* Report each field both layouts provide and that differs, as
- * "layout drift: FIELD: debug offsets N, DWARF M" (a is the debug offsets'
- * layout, b DWARF's). Skipped: the version and have_asyncio; the asyncio
- * fields unless both have them; frame_tlbc_index, code_tlbc and
- * unicode_compact_size when 0 on either side (0: the build has none). */
-void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
-		    void (*warn)(void *arg, const char *msg), void *arg) HIDDEN;
-
-/* A cache of layouts on disk keyed by build-ids (key: [0-9A-Za-z._+-],
- * e.g. "EXE_BUILD_ID+ASYNCIO_BUILD_ID"), in dir (NULL: no cache: load
- * misses, store does nothing). load: true when
- * a complete, valid entry was read into *ret (a missing or corrupt entry is
- * a miss). store: atomic (rename); only for layouts the caller accepted. */
-bool layout_cache_load(const char *dir, const char *key, struct pyag_layout *ret) HIDDEN;
-struct pyag_error *layout_cache_store(const char *dir, const char *key,
-				      const struct pyag_layout *l) HIDDEN;
 
 #endif /* PYAG_INTERNAL_H */

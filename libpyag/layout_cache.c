@@ -1,14 +1,18 @@
 /*
- * Every field of struct pyag_layout by name, and what is built on that
- * table: comparing two layouts (debug offsets against DWARF) and a cache
- * of layouts on disk, keyed by the build-ids of the files they were read
- * from, so that a 20 MB debug file is parsed once per build.
+ * What is built on the field table (layout_fields.def) besides loading:
+ * comparing two layouts (debug offsets against DWARF) and a cache of
+ * layouts on disk, keyed by the build-ids of the files they were read from,
+ * so that a 20 MB debug file is parsed once per build.
  *
- * Cache entries are small text files, one "name value" line per field,
- * in the directory the session was given (none by default; front ends use
- * pyag_default_cache_dir()). They are written to a temporary file and renamed into place, and read
- * back only when the format version matches and every field is present
- * exactly once with a valid value: anything else is a miss, never an error.
+ * Cache entries are small text files in the directory the session was
+ * given (none by default; front ends use pyag_default_cache_dir()): a
+ * first line naming the format, the number of fields and a hash of the
+ * table (layout_table_hash: a field added, renamed or found another way
+ * makes older entries misses), then "source", "version", "have_asyncio",
+ * "missing" (optional) and one "name value" line per field. They are
+ * written to a temporary file and renamed into place, and read back only
+ * when the first line matches and every field is present exactly once
+ * with a valid value: anything else is a miss, never an error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,110 +24,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "layout.h"
 
 #define CACHE_MAGIC "py-async-graph layout cache"
-#define CACHE_FORMAT 1
+#define CACHE_FORMAT 2
 #define CACHE_MAX_SIZE 16384
 #define CACHE_MAX_KEY 255
-
-enum field_kind { K_U64, K_INT, K_UINT, K_BOOL };
-
-/* Field flags. ZERO_ABSENT: 0 means "this build has no such field"
- * (free-threaded only fields, sizes a source could not provide), so a 0 on
- * either side is not drift. ASYNCIO: meaningful only with have_asyncio. */
-#define ZERO_ABSENT 1u
-#define ASYNCIO 2u
-#define NO_COMPARE 4u   /* not something a layout source measures */
-
-struct layout_field {
-	const char *name;
-	uint16_t offset;
-	uint8_t kind;
-	uint8_t flags;
-};
-
-#define U(f, fl) { #f, offsetof(struct pyag_layout, f), K_U64, fl }
-#define I(f, fl) { #f, offsetof(struct pyag_layout, f), K_INT, fl }
-#define N(f, fl) { #f, offsetof(struct pyag_layout, f), K_UINT, fl }
-#define B(f, fl) { #f, offsetof(struct pyag_layout, f), K_BOOL, fl }
-
-/* Keep in step with struct pyag_layout (internal.h); source is stored
- * separately. */
-static const struct layout_field fields[] = {
-	U(version, NO_COMPARE), B(free_threaded, 0),
-	U(runtime_size, 0), U(runtime_interpreters_head, 0),
-	U(interp_size, 0), U(interp_id, 0), U(interp_next, 0),
-	U(interp_threads_head, 0),
-	U(tstate_size, 0), U(tstate_next, 0), U(tstate_interp, 0),
-	U(tstate_current_frame, 0), U(tstate_thread_id, 0),
-	U(tstate_native_thread_id, 0),
-	U(frame_size, 0), U(frame_previous, 0), U(frame_executable, 0),
-	U(frame_instr_ptr, 0), U(frame_owner, 0), U(frame_stackpointer, 0),
-	U(frame_tlbc_index, ZERO_ABSENT),
-	U(code_size, 0), U(code_filename, 0), U(code_name, 0),
-	U(code_qualname, 0), U(code_linetable, 0), U(code_firstlineno, 0),
-	U(code_code_adaptive, 0), U(code_tlbc, ZERO_ABSENT),
-	U(obj_type, 0),
-	U(type_size, 0), U(type_name, 0), U(type_flags, 0),
-	U(tuple_size, 0), U(tuple_item, 0), U(tuple_ob_size, 0),
-	U(set_size, 0), U(set_used, 0), U(set_table, 0), U(set_mask, 0),
-	U(long_size, 0), U(long_tag, 0), U(long_digit, 0),
-	U(bytes_size, 0), U(bytes_ob_size, 0), U(bytes_sval, 0),
-	U(unicode_size, 0), U(unicode_state, 0), U(unicode_length, 0),
-	U(unicode_ascii_size, 0), U(unicode_compact_size, ZERO_ABSENT),
-	U(gen_size, 0), U(gen_iframe, 0), U(gen_frame_state, 0),
-	U(llist_next, 0), U(llist_prev, 0),
-	B(have_asyncio, NO_COMPARE),
-	U(task_size, ASYNCIO), U(task_name, ASYNCIO),
-	U(task_awaited_by, ASYNCIO), U(task_is_task, ASYNCIO),
-	U(task_awaited_by_is_set, ASYNCIO), U(task_coro, ASYNCIO),
-	U(task_node, ASYNCIO),
-	U(ainterp_size, ASYNCIO), U(ainterp_tasks_head, ASYNCIO),
-	U(athread_size, ASYNCIO), U(athread_running_loop, ASYNCIO),
-	U(athread_running_task, ASYNCIO), U(athread_tasks_head, ASYNCIO),
-	I(frame_state_yield_from, 0), I(frame_state_yield_from_locked, 0),
-	I(frame_state_finished, 0), N(yield_from_slot, NO_COMPARE),
-	U(asend_gen, 0), I(owner_generator, 0),
-	I(owner_first_incomplete, 0),
-	N(unicode_kind_shift, 0), N(unicode_compact_bit, 0),
-	N(unicode_ascii_bit, 0),
-};
-
-#undef U
-#undef I
-#undef N
-#undef B
-
-/* A field added to struct pyag_layout must be added to fields[] above (or
- * cached layouts would come back with it zeroed), to layout_from_dwarf,
- * and then this size updated. */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct pyag_layout) == 616,
-	       "struct pyag_layout changed: update fields[] in layout_cache.c");
-
-/* The value of a field, widened to int64 (u64 values above INT64_MAX are
- * kept in their bit pattern; only equality is asked of them). */
-static int64_t field_get(const struct pyag_layout *l, const struct layout_field *f)
-{
-	const uint8_t *p = (const uint8_t *)l + f->offset;
-	switch (f->kind) {
-	case K_U64: { uint64_t v; memcpy(&v, p, sizeof(v)); return (int64_t)v; }
-	case K_INT: { int v; memcpy(&v, p, sizeof(v)); return v; }
-	case K_UINT: { unsigned v; memcpy(&v, p, sizeof(v)); return v; }
-	default: { bool v; memcpy(&v, p, sizeof(v)); return v; }
-	}
-}
-
-static void field_set(struct pyag_layout *l, const struct layout_field *f,
-		      int64_t v)
-{
-	uint8_t *p = (uint8_t *)l + f->offset;
-	switch (f->kind) {
-	case K_U64: { uint64_t x = (uint64_t)v; memcpy(p, &x, sizeof(x)); break; }
-	case K_INT: { int x = (int)v; memcpy(p, &x, sizeof(x)); break; }
-	case K_UINT: { unsigned x = (unsigned)v; memcpy(p, &x, sizeof(x)); break; }
-	default: { bool x = v != 0; memcpy(p, &x, sizeof(x)); break; }
-	}
-}
+#define CACHE_MAX_MISSING 4096
 
 /* ---- comparison ---------------------------------------------------------- */
 
@@ -131,17 +38,20 @@ void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
 		    void (*warn)(void *arg, const char *msg), void *arg)
 {
 	bool asyncio = a->have_asyncio && b->have_asyncio;
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
-		const struct layout_field *f = &fields[i];
-		if (f->flags & NO_COMPARE)
+	int column = layout_version_index(a->version);
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+		const struct layout_field *f = &layout_fields[i];
+		if ((f->flags & LF_ASYNCIO) && !asyncio)
 			continue;
-		if ((f->flags & ASYNCIO) && !asyncio)
-			continue;
-		int64_t x = field_get(a, f), y = field_get(b, f);
-		if (x == y || ((f->flags & ZERO_ABSENT) && (x == 0 || y == 0)))
+		int64_t x = layout_field_get(a, f), y = layout_field_get(b, f);
+		/* 0 where the debug offsets do not publish the field */
+		bool unpublished = x == 0 && column >= 0 &&
+				   f->cells[column].kind == LAYOUT_CELL_ABSENT;
+		if (x == y || unpublished ||
+		    ((f->flags & LF_OPTIONAL) && (x == 0 || y == 0)))
 			continue;
 		char msg[160];
-		if (f->kind == K_U64)
+		if (f->ctype == LAYOUT_U64)
 			snprintf(msg, sizeof(msg),
 				 "layout drift: %s: debug offsets %" PRIu64 ", DWARF %" PRIu64,
 				 f->name, (uint64_t)x, (uint64_t)y);
@@ -202,16 +112,59 @@ static bool parse_int(const char *s, int64_t min, int64_t max, bool is_u64,
 	return true;
 }
 
-static bool parse_entry(char *text, struct pyag_layout *l)
+static void cache_magic(char *buf, size_t size)
 {
-	bool seen[ARRAY_SIZE(fields)] = { false };
+	snprintf(buf, size, "%s %d %u %016" PRIx64, CACHE_MAGIC, CACHE_FORMAT,
+		 (unsigned)LAYOUT_NFIELDS, layout_table_hash());
+}
+
+/* The lines of an entry that are not fields. */
+enum { META_SOURCE, META_VERSION, META_ASYNCIO, META_MISSING, NMETA };
+static const char *const meta_names[NMETA] = {
+	"source", "version", "have_asyncio", "missing",
+};
+
+static bool parse_meta(unsigned which, const char *value, struct pyag_layout *l,
+		       char **missing)
+{
+	int64_t v;
+	switch (which) {
+	case META_SOURCE:
+		/* only the static names: l->source is never freed */
+		if (strcmp(value, "dwarf") == 0)
+			l->source = "dwarf";
+		else if (strcmp(value, "debug-offsets") == 0)
+			l->source = "debug-offsets";
+		else
+			return false;
+		return true;
+	case META_VERSION:
+		if (!parse_int(value, 0, 0, true, &v))
+			return false;
+		l->version = (uint64_t)v;
+		return true;
+	case META_ASYNCIO:
+		if (!parse_int(value, 0, 1, false, &v))
+			return false;
+		l->have_asyncio = v != 0;
+		return true;
+	default:
+		if (!*value || strlen(value) > CACHE_MAX_MISSING)
+			return false;
+		*missing = strdup(value);
+		return *missing != NULL;
+	}
+}
+
+static bool parse_entry(char *text, struct pyag_layout *l, char **missing)
+{
+	bool seen[LAYOUT_NFIELDS] = { false }, seen_meta[NMETA] = { false };
 	size_t nseen = 0;
-	bool have_source = false, ended = false;
+	bool ended = false;
 	char *save = NULL;
 	char *line = strtok_r(text, "\n", &save);
-	char magic[64];
-	snprintf(magic, sizeof(magic), "%s %d %zu", CACHE_MAGIC, CACHE_FORMAT,
-		 ARRAY_SIZE(fields));
+	char magic[128];
+	cache_magic(magic, sizeof(magic));
 	if (!line || strcmp(line, magic) != 0)
 		return false;
 	while ((line = strtok_r(NULL, "\n", &save))) {
@@ -226,41 +179,41 @@ static bool parse_entry(char *text, struct pyag_layout *l)
 			return false;
 		*sp = '\0';
 		const char *name = line, *value = sp + 1;
-		if (strcmp(name, "source") == 0) {
-			/* only the static names: l->source is never freed */
-			if (have_source)
+		unsigned m = 0;
+		while (m < NMETA && strcmp(meta_names[m], name) != 0)
+			m++;
+		if (m < NMETA) {
+			if (seen_meta[m] || !parse_meta(m, value, l, missing))
 				return false;
-			if (strcmp(value, "dwarf") == 0)
-				l->source = "dwarf";
-			else if (strcmp(value, "debug-offsets") == 0)
-				l->source = "debug-offsets";
-			else
-				return false;
-			have_source = true;
+			seen_meta[m] = true;
 			continue;
 		}
 		size_t i = 0;
-		while (i < ARRAY_SIZE(fields) && strcmp(fields[i].name, name) != 0)
+		while (i < LAYOUT_NFIELDS && strcmp(layout_fields[i].name, name) != 0)
 			i++;
-		if (i == ARRAY_SIZE(fields) || seen[i])
+		if (i == LAYOUT_NFIELDS || seen[i])
 			return false;
 		int64_t v;
-		const struct layout_field *f = &fields[i];
-		bool ok = f->kind == K_U64 ? parse_int(value, 0, 0, true, &v) :
-			  f->kind == K_INT ? parse_int(value, -1000000, 1000000, false, &v) :
-			  f->kind == K_UINT ? parse_int(value, 0, 1000000, false, &v) :
+		const struct layout_field *f = &layout_fields[i];
+		bool ok = f->ctype == LAYOUT_U64 ? parse_int(value, 0, 0, true, &v) :
+			  f->ctype == LAYOUT_INT ? parse_int(value, -1000000, 1000000, false, &v) :
+			  f->ctype == LAYOUT_UINT ? parse_int(value, 0, 1000000, false, &v) :
 			  parse_int(value, 0, 1, false, &v);
 		if (!ok)
 			return false;
-		field_set(l, f, v);
+		layout_field_set(l, f, v);
 		seen[i] = true;
 		nseen++;
 	}
-	return ended && have_source && nseen == ARRAY_SIZE(fields);
+	/* every line but "missing" is required */
+	return ended && seen_meta[META_SOURCE] && seen_meta[META_VERSION] &&
+	       seen_meta[META_ASYNCIO] && nseen == LAYOUT_NFIELDS;
 }
 
-bool layout_cache_load(const char *dir, const char *key, struct pyag_layout *ret)
+bool layout_cache_load(const char *dir, const char *key, struct pyag_layout *ret,
+		       char **missing_ret)
 {
+	*missing_ret = NULL;
 	char *path = cache_path(dir, key);
 	if (!path)
 		return false;
@@ -287,13 +240,18 @@ bool layout_cache_load(const char *dir, const char *key, struct pyag_layout *ret
 		goto out;
 	buf[len] = '\0';
 	struct pyag_layout l;
+	char *missing = NULL;
 	memset(&l, 0, sizeof(l));
-	if (parse_entry(buf, &l)) {
+	if (parse_entry(buf, &l, &missing)) {
 		struct pyag_error *err = layout_validate(&l);
 		ok = !err;
 		pyag_error_destroy(err);
-		if (ok)
-			*ret = l;
+	}
+	if (ok) {
+		*ret = l;
+		*missing_ret = missing;
+	} else {
+		free(missing);
 	}
 out:
 	free(buf);
@@ -318,7 +276,7 @@ static int mkdir_p(char *path)
 }
 
 struct pyag_error *layout_cache_store(const char *cache_dir, const char *key,
-				      const struct pyag_layout *l)
+				      const struct pyag_layout *l, const char *missing)
 {
 	if (!cache_dir)
 		return NULL;
@@ -347,14 +305,20 @@ struct pyag_error *layout_cache_store(const char *cache_dir, const char *key,
 		err = &pyag_enomem;
 		goto out;
 	}
-	sb_printf(&sb, "%s %d %zu\nsource %s\n", CACHE_MAGIC, CACHE_FORMAT,
-		  ARRAY_SIZE(fields), l->source);
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
-		int64_t v = field_get(l, &fields[i]);
-		if (fields[i].kind == K_U64)
-			sb_printf(&sb, "%s %" PRIu64 "\n", fields[i].name, (uint64_t)v);
+	char magic[128];
+	cache_magic(magic, sizeof(magic));
+	sb_printf(&sb, "%s\nsource %s\nversion %" PRIu64 "\nhave_asyncio %d\n",
+		  magic, l->source, l->version, l->have_asyncio ? 1 : 0);
+	if (missing && *missing && !strchr(missing, '\n') &&
+	    strlen(missing) <= CACHE_MAX_MISSING)
+		sb_printf(&sb, "missing %s\n", missing);
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+		const struct layout_field *f = &layout_fields[i];
+		int64_t v = layout_field_get(l, f);
+		if (f->ctype == LAYOUT_U64)
+			sb_printf(&sb, "%s %" PRIu64 "\n", f->name, (uint64_t)v);
 		else
-			sb_printf(&sb, "%s %" PRId64 "\n", fields[i].name, v);
+			sb_printf(&sb, "%s %" PRId64 "\n", f->name, v);
 	}
 	sb_puts(&sb, "end\n");
 	if (sb.failed) {

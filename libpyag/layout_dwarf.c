@@ -1,1178 +1,18 @@
 /*
- * The layout from DWARF: struct sizes, member offsets, bit-field positions
- * and enumerator values of the interpreter's and the _asyncio module's
- * types, read with libdwarf. Every libdwarf call of libpyag is in this file.
- *
- * Types are found by name among the top-level DIEs of each compilation unit
- * (C has one tag namespace, so GCC and clang put every struct, union, enum
- * and typedef there); only the members of the types asked for are read, and
- * the scan stops as soon as every type is found. Files are scanned smallest
- * first: the _asyncio module's few compilation units usually define most of
- * the types and spare a pass over the interpreter's.
- *
- * DWARF files are untrusted input: lookups are bounded in depth and width,
- * offsets are checked for overflow, and an unexpected form is "absent" or an
- * error, never a crash.
- *
- * Builds with libdwarf 20210528 (12-argument dwarf_init_path) and with the
- * 0.x series (8 arguments, DW_LIBDWARF_VERSION_MAJOR defined).
+ * The layout from DWARF: the queries of the field table (layout_fields.def)
+ * asked of the interpreter's and the _asyncio module's debug files, with
+ * the generic engine of dwarf_query.c. Fields the files do not have are
+ * listed for the user; whether the layout is usable without them is the
+ * caller's decision (layout_validate, have_asyncio).
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "internal.h"
-
-#ifdef HAVE_LIBDWARF
-
-#if defined(HAVE_LIBDWARF_LIBDWARF_H)
-#include <libdwarf/dwarf.h>
-#include <libdwarf/libdwarf.h>
-#else
-#include <dwarf.h>
-#include <libdwarf.h>
-#endif
-
-#ifndef DW_TAG_atomic_type
-#define DW_TAG_atomic_type 0x47
-#endif
-#ifndef DW_TAG_immutable_type
-#define DW_TAG_immutable_type 0x4b
-#endif
-#ifndef DW_FORM_implicit_const
-#define DW_FORM_implicit_const 0x21
-#endif
-#ifndef DW_AT_data_bit_offset
-#define DW_AT_data_bit_offset 0x6b
-#endif
-
-#define MAX_TOP_DIES (1u << 22)   /* top-level DIEs of one unit */
-#define MAX_UNITS (1u << 20)      /* compilation units of one file */
-#define MAX_MEMBERS 65536u        /* children of one struct or enum */
-#define MAX_MEMBER_VISITS 262144u /* DIEs one member lookup may visit */
-#define MAX_ANON_DEPTH 8u         /* anonymous members inside each other */
-#define MAX_TYPE_CHAIN 16u        /* typedef/const/volatile links */
-#define MAX_PATH_PARTS 16u        /* "a.b.c" */
-#define MAX_NAMES 4u              /* alternative names of one type */
-
-struct dw_file {
-	Dwarf_Debug dbg;
-	const char *path;
-	uint64_t size;          /* of the file, to order the scan */
-};
-
-/* A type looked for under any of its names: "struct _is" names a struct
- * tag, "union u" and "enum e" likewise, a bare name is a typedef. */
-struct dw_type {
-	const char *names[MAX_NAMES];
-	/* the source file that defines the type, when it is not in a header:
-	 * units of other files are skipped once every type without a hint
-	 * is found (a hint that turns out wrong costs a second pass) */
-	const char *unit_hint;
-	/* "struct X" learnt from a typedef whose target is only declared in
-	 * the unit that defines the typedef */
-	char alias[128];
-	bool found;
-	struct dw_file *file;
-	Dwarf_Off off;          /* the defining struct/union/enum DIE */
-	Dwarf_Half tag;
-};
-
-/* ---- errors and small libdwarf helpers --------------------------------- */
-
-static struct pyag_error *dw_error(const struct dw_file *f, Dwarf_Error e,
-				   const char *what)
-{
-	struct pyag_error *err = pyag_error_create(
-		PYAG_ERROR_BAD_FORMAT, "%s: DWARF: %s: %s", f->path, what,
-		e ? dwarf_errmsg(e) : "unknown error");
-	if (e)
-		dwarf_dealloc(f->dbg, e, DW_DLA_ERROR);
-	return err;
-}
-
-static struct pyag_error *dw_open(struct dw_file *f, const char *path)
-{
-	Dwarf_Error e = NULL;
-	struct stat st;
-	f->path = path;
-	f->dbg = NULL;
-	if (stat(path, &st) != 0)
-		return pyag_error_errno(errno, "%s", path);
-	f->size = (uint64_t)st.st_size;
-#ifdef DW_LIBDWARF_VERSION_MAJOR
-	int res = dwarf_init_path(path, NULL, 0, DW_GROUPNUMBER_ANY, NULL, NULL,
-				  &f->dbg, &e);
-#else
-	int res = dwarf_init_path(path, NULL, 0, DW_DLC_READ, DW_GROUPNUMBER_ANY,
-				  NULL, NULL, &f->dbg, NULL, 0, NULL, &e);
-#endif
-	if (res == DW_DLV_NO_ENTRY) {
-		f->dbg = NULL;
-		return pyag_error_create(PYAG_ERROR_NOT_FOUND,
-					 "%s: no DWARF debug information", path);
-	}
-	if (res != DW_DLV_OK) {
-		struct pyag_error *err = pyag_error_create(
-			PYAG_ERROR_BAD_FORMAT, "%s: cannot read DWARF: %s", path,
-			e ? dwarf_errmsg(e) : "unknown error");
-		/* an init error has no Dwarf_Debug to belong to */
-		if (e)
-			dwarf_dealloc(NULL, e, DW_DLA_ERROR);
-		f->dbg = NULL;
-		return err;
-	}
-	return NULL;
-}
-
-static void dw_close(struct dw_file *f)
-{
-	if (!f->dbg)
-		return;
-#ifdef DW_LIBDWARF_VERSION_MAJOR
-	dwarf_finish(f->dbg);
-#else
-	Dwarf_Error e = NULL;
-	dwarf_finish(f->dbg, &e);
-#endif
-	f->dbg = NULL;
-}
-
-static void dw_free_die(const struct dw_file *f, Dwarf_Die die)
-{
-	if (die)
-		dwarf_dealloc(f->dbg, die, DW_DLA_DIE);
-}
-
-static struct pyag_error *dw_tag(const struct dw_file *f, Dwarf_Die die,
-				 Dwarf_Half *ret)
-{
-	Dwarf_Error e = NULL;
-	if (dwarf_tag(die, ret, &e) != DW_DLV_OK)
-		return dw_error(f, e, "reading a tag");
-	return NULL;
-}
-
-/* The DIE's name, or NULL when it has none. */
-static struct pyag_error *dw_name(const struct dw_file *f, Dwarf_Die die,
-				  const char **ret)
-{
-	Dwarf_Error e = NULL;
-	char *name = NULL;
-	int res = dwarf_diename(die, &name, &e);
-	*ret = NULL;
-	if (res == DW_DLV_ERROR)
-		return dw_error(f, e, "reading a name");
-	if (res == DW_DLV_OK)
-		*ret = name;
-	return NULL;
-}
-
-static struct pyag_error *dw_offdie(const struct dw_file *f, Dwarf_Off off,
-				    Dwarf_Die *ret)
-{
-	Dwarf_Error e = NULL;
-	*ret = NULL;
-	int res = dwarf_offdie_b(f->dbg, off, 1, ret, &e);
-	if (res == DW_DLV_ERROR)
-		return dw_error(f, e, "following a reference");
-	if (res != DW_DLV_OK)
-		return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					 "%s: DWARF: no DIE at offset 0x%llx",
-					 f->path, (unsigned long long)off);
-	return NULL;
-}
-
-static struct pyag_error *dw_dieoffset(const struct dw_file *f, Dwarf_Die die,
-				       Dwarf_Off *ret)
-{
-	Dwarf_Error e = NULL;
-	if (dwarf_dieoffset(die, ret, &e) != DW_DLV_OK)
-		return dw_error(f, e, "reading a DIE offset");
-	return NULL;
-}
-
-/*
- * The next sibling of die (dwarf_siblingof_b), which must lie after it in
- * the section: a corrupt sibling link pointing back would loop. On such a
- * link *err says so and DW_DLV_NO_ENTRY ends the iteration.
- */
-static int dw_sibling(const struct dw_file *f, Dwarf_Die die, Dwarf_Die *sib,
-		      Dwarf_Error *e, struct pyag_error **err)
-{
-	int res = dwarf_siblingof_b(f->dbg, die, 1, sib, e);
-	if (res != DW_DLV_OK)
-		return res;
-	Dwarf_Off at, next;
-	*err = dw_dieoffset(f, die, &at);
-	if (!*err)
-		*err = dw_dieoffset(f, *sib, &next);
-	if (!*err && next <= at)
-		*err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-					 "%s: DWARF: the sibling of the DIE at 0x%llx "
-					 "is not after it", f->path, (unsigned long long)at);
-	if (!*err)
-		return DW_DLV_OK;
-	dw_free_die(f, *sib);
-	*sib = NULL;
-	return DW_DLV_NO_ENTRY;
-}
-
-/* An attribute, or *ret NULL when the DIE does not have it. */
-static struct pyag_error *dw_attr(const struct dw_file *f, Dwarf_Die die,
-				  Dwarf_Half at, Dwarf_Attribute *ret)
-{
-	Dwarf_Error e = NULL;
-	*ret = NULL;
-	int res = dwarf_attr(die, at, ret, &e);
-	if (res == DW_DLV_ERROR)
-		return dw_error(f, e, "reading an attribute");
-	if (res != DW_DLV_OK)
-		*ret = NULL;
-	return NULL;
-}
-
-static void dw_free_attr(const struct dw_file *f, Dwarf_Attribute a)
-{
-	if (a)
-		dwarf_dealloc(f->dbg, a, DW_DLA_ATTR);
-}
-
-/* A constant attribute as a signed value. sdata and implicit_const are
- * signed; the fixed-size data forms are zero-extended, as gdb reads them
- * (GCC puts negative values in sdata and the others, even of a signed
- * type, in dataN). */
-static struct pyag_error *dw_attr_const(const struct dw_file *f,
-					Dwarf_Attribute a, int64_t *ret,
-					bool *ok)
-{
-	Dwarf_Error e = NULL;
-	Dwarf_Half form = 0;
-	*ok = false;
-	if (dwarf_whatform(a, &form, &e) != DW_DLV_OK)
-		return dw_error(f, e, "reading an attribute form");
-	bool sign;
-	switch (form) {
-	case DW_FORM_sdata:
-	case DW_FORM_implicit_const:
-		sign = true;
-		break;
-	case DW_FORM_data1:
-	case DW_FORM_data2:
-	case DW_FORM_data4:
-	case DW_FORM_data8:
-	case DW_FORM_udata:
-		sign = false;
-		break;
-	default:
-		return NULL;   /* not a constant */
-	}
-	if (sign) {
-		Dwarf_Signed v;
-		if (dwarf_formsdata(a, &v, &e) != DW_DLV_OK)
-			return dw_error(f, e, "reading a constant");
-		*ret = (int64_t)v;
-	} else {
-		Dwarf_Unsigned v;
-		if (dwarf_formudata(a, &v, &e) != DW_DLV_OK)
-			return dw_error(f, e, "reading a constant");
-		if (v > (Dwarf_Unsigned)INT64_MAX)
-			return NULL;
-		*ret = (int64_t)v;
-	}
-	*ok = true;
-	return NULL;
-}
-
-/* An unsigned constant attribute of a DIE; *present false when absent or
- * not a non-negative constant. */
-static struct pyag_error *dw_udata(const struct dw_file *f, Dwarf_Die die,
-				   Dwarf_Half at, uint64_t *ret, bool *present)
-{
-	Dwarf_Attribute a;
-	*present = false;
-	struct pyag_error *err = dw_attr(f, die, at, &a);
-	if (err || !a)
-		return err;
-	int64_t v;
-	bool ok;
-	err = dw_attr_const(f, a, &v, &ok);
-	dw_free_attr(f, a);
-	if (!err && ok && v >= 0) {
-		*ret = (uint64_t)v;
-		*present = true;
-	}
-	return err;
-}
-
-static struct pyag_error *dw_flag(const struct dw_file *f, Dwarf_Die die,
-				  Dwarf_Half at, bool *ret)
-{
-	Dwarf_Attribute a;
-	*ret = false;
-	struct pyag_error *err = dw_attr(f, die, at, &a);
-	if (err || !a)
-		return err;
-	Dwarf_Error e = NULL;
-	Dwarf_Bool b = 0;
-	if (dwarf_formflag(a, &b, &e) != DW_DLV_OK)
-		err = dw_error(f, e, "reading a flag");
-	dw_free_attr(f, a);
-	*ret = b != 0;
-	return err;
-}
-
-/* The DIE referred to by attribute `at`: *present false when absent. */
-static struct pyag_error *dw_ref(const struct dw_file *f, Dwarf_Die die,
-				 Dwarf_Half at, Dwarf_Off *ret, bool *present)
-{
-	Dwarf_Attribute a;
-	*present = false;
-	struct pyag_error *err = dw_attr(f, die, at, &a);
-	if (err || !a)
-		return err;
-	Dwarf_Error e = NULL;
-	int res = dwarf_global_formref(a, ret, &e);
-	if (res == DW_DLV_ERROR)
-		err = dw_error(f, e, "reading a type reference");
-	else if (res == DW_DLV_OK)
-		*present = true;
-	dw_free_attr(f, a);
-	return err;
-}
-
-/* ---- types -------------------------------------------------------------- */
-
-static bool is_type_link(Dwarf_Half tag)
-{
-	return tag == DW_TAG_typedef || tag == DW_TAG_const_type ||
-	       tag == DW_TAG_volatile_type || tag == DW_TAG_restrict_type ||
-	       tag == DW_TAG_atomic_type || tag == DW_TAG_immutable_type;
-}
-
-/*
- * Follow DW_AT_type of die through typedefs and qualifiers to the type
- * itself: *off_ret is its DIE, *tag_ret its tag; *found false when there is
- * no type (void) or the chain is too long.
- */
-static struct pyag_error *resolve_type(const struct dw_file *f, Dwarf_Die die,
-				       Dwarf_Off *off_ret, Dwarf_Half *tag_ret,
-				       bool *found)
-{
-	Dwarf_Off off;
-	bool present;
-	*found = false;
-	struct pyag_error *err = dw_ref(f, die, DW_AT_type, &off, &present);
-	if (err || !present)
-		return err;
-	for (unsigned i = 0; i < MAX_TYPE_CHAIN; i++) {
-		Dwarf_Die t;
-		Dwarf_Half tag;
-		err = dw_offdie(f, off, &t);
-		if (err)
-			return err;
-		err = dw_tag(f, t, &tag);
-		if (err) {
-			dw_free_die(f, t);
-			return err;
-		}
-		if (!is_type_link(tag)) {
-			dw_free_die(f, t);
-			*off_ret = off;
-			*tag_ret = tag;
-			*found = true;
-			return NULL;
-		}
-		Dwarf_Off next;
-		err = dw_ref(f, t, DW_AT_type, &next, &present);
-		dw_free_die(f, t);
-		if (err || !present)
-			return err;
-		off = next;
-	}
-	return NULL;
-}
-
-static const char *tag_prefix(Dwarf_Half tag)
-{
-	switch (tag) {
-	case DW_TAG_structure_type: return "struct ";
-	case DW_TAG_union_type: return "union ";
-	case DW_TAG_enumeration_type: return "enum ";
-	case DW_TAG_typedef: return "";
-	default: return NULL;
-	}
-}
-
-static bool name_is(const char *want, const char *prefix, const char *name)
-{
-	size_t n = strlen(prefix);
-	return strncmp(want, prefix, n) == 0 && strcmp(want + n, name) == 0;
-}
-
-static bool type_matches(const struct dw_type *t, const char *prefix,
-			 const char *name)
-{
-	for (unsigned i = 0; i < MAX_NAMES && t->names[i]; i++)
-		if (name_is(t->names[i], prefix, name))
-			return true;
-	return t->alias[0] && name_is(t->alias, prefix, name);
-}
-
-static bool is_aggregate_or_enum(Dwarf_Half tag)
-{
-	return tag == DW_TAG_structure_type || tag == DW_TAG_union_type ||
-	       tag == DW_TAG_enumeration_type;
-}
-
-/* A top-level DIE named `name` matched t: record its definition. */
-static struct pyag_error *take_type(struct dw_file *f, Dwarf_Die die,
-				    Dwarf_Half tag, struct dw_type *t,
-				    size_t *nfound)
-{
-	struct pyag_error *err;
-	Dwarf_Off off;
-	bool decl;
-	if (tag != DW_TAG_typedef) {
-		err = dw_flag(f, die, DW_AT_declaration, &decl);
-		if (err || decl)
-			return err;
-		err = dw_dieoffset(f, die, &off);
-		if (err)
-			return err;
-	} else {
-		bool found;
-		err = resolve_type(f, die, &off, &tag, &found);
-		if (err || !found || !is_aggregate_or_enum(tag))
-			return err;
-		Dwarf_Die target;
-		err = dw_offdie(f, off, &target);
-		if (err)
-			return err;
-		err = dw_flag(f, target, DW_AT_declaration, &decl);
-		if (!err && decl) {
-			/* Defined in another unit: look for it by its tag. */
-			const char *tname;
-			err = dw_name(f, target, &tname);
-			if (!err && tname && !t->alias[0] &&
-			    strlen(tname) + 8 < sizeof(t->alias)) {
-				strcpy(t->alias, tag_prefix(tag));
-				strcat(t->alias, tname);
-			}
-		}
-		dw_free_die(f, target);
-		if (err || decl)
-			return err;
-	}
-	t->found = true;
-	t->file = f;
-	t->off = off;
-	t->tag = tag;
-	(*nfound)++;
-	return NULL;
-}
-
-static struct pyag_error *scan_unit(struct dw_file *f, Dwarf_Die cu,
-				    struct dw_type *types, size_t ntypes,
-				    size_t *nfound)
-{
-	Dwarf_Error e = NULL;
-	Dwarf_Die die = NULL;
-	struct pyag_error *err = NULL;
-	int res = dwarf_child(cu, &die, &e);
-	for (size_t n = 0; res == DW_DLV_OK; n++) {
-		if (n >= MAX_TOP_DIES) {
-			err = pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-						"%s: DWARF: too many DIEs in a unit",
-						f->path);
-			break;
-		}
-		Dwarf_Half tag;
-		err = dw_tag(f, die, &tag);
-		const char *prefix = err ? NULL : tag_prefix(tag);
-		const char *name = NULL;
-		if (prefix)
-			err = dw_name(f, die, &name);
-		for (size_t i = 0; name && !err && i < ntypes; i++)
-			if (!types[i].found && type_matches(&types[i], prefix, name))
-				err = take_type(f, die, tag, &types[i], nfound);
-		if (err || *nfound == ntypes)
-			break;
-		Dwarf_Die sib = NULL;
-		res = dw_sibling(f, die, &sib, &e, &err);
-		dw_free_die(f, die);
-		die = sib;
-	}
-	if (res == DW_DLV_OK)
-		dw_free_die(f, die);
-	else if (res == DW_DLV_ERROR && !err)
-		err = dw_error(f, e, "reading the DIEs of a unit");
-	return err;
-}
-
-static const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
-
-/* Could the unit named cu_name (NULL: unknown) define a missing type? */
-static bool unit_wanted(const struct dw_type *types, size_t ntypes,
-			const char *cu_name, bool all_units)
-{
-	for (size_t i = 0; i < ntypes; i++) {
-		const struct dw_type *t = &types[i];
-		if (t->found)
-			continue;
-		if (all_units || !t->unit_hint || !cu_name ||
-		    strcmp(base_name(cu_name), t->unit_hint) == 0)
-			return true;
-	}
-	return false;
-}
-
-static struct pyag_error *scan_file(struct dw_file *f, struct dw_type *types,
-				    size_t ntypes, size_t *nfound,
-				    bool all_units)
-{
-	for (size_t units = 0; *nfound < ntypes; units++) {
-		Dwarf_Unsigned hlen = 0, typeoff = 0, next = 0;
-		Dwarf_Half version = 0, asize = 0, lsize = 0, esize = 0, cutype = 0;
-		Dwarf_Off abbrev = 0;
-		Dwarf_Sig8 sig;
-		Dwarf_Error e = NULL;
-		if (units >= MAX_UNITS)
-			return pyag_error_create(PYAG_ERROR_BAD_FORMAT,
-						 "%s: DWARF: too many units", f->path);
-		int res = dwarf_next_cu_header_d(f->dbg, 1, &hlen, &version,
-						 &abbrev, &asize, &lsize, &esize,
-						 &sig, &typeoff, &next, &cutype, &e);
-		if (res == DW_DLV_NO_ENTRY)
-			return NULL;
-		if (res != DW_DLV_OK)
-			return dw_error(f, e, "reading a unit header");
-		Dwarf_Die cu = NULL;
-		res = dwarf_siblingof_b(f->dbg, NULL, 1, &cu, &e);
-		if (res == DW_DLV_ERROR)
-			return dw_error(f, e, "reading a unit");
-		if (res != DW_DLV_OK)
-			continue;
-		const char *cu_name;
-		struct pyag_error *err = dw_name(f, cu, &cu_name);
-		if (!err && unit_wanted(types, ntypes, cu_name, all_units))
-			err = scan_unit(f, cu, types, ntypes, nfound);
-		dw_free_die(f, cu);
-		if (err)
-			return err;
-	}
-	return NULL;
-}
-
-/*
- * Scan files in order until every type is found. Scan every unit once more
- * when something is still missing and either a unit hint may have been
- * wrong or a typedef seen in one unit named a struct defined in an earlier
- * one (libdwarf restarts its unit iteration after reporting the end).
- */
-static struct pyag_error *scan_files(struct dw_file *files, size_t nfiles,
-				     struct dw_type *types, size_t ntypes)
-{
-	size_t nfound = 0;
-	for (unsigned pass = 0; pass < 2 && nfound < ntypes; pass++) {
-		for (size_t i = 0; i < nfiles && nfound < ntypes; i++) {
-			struct pyag_error *err = scan_file(&files[i], types,
-							   ntypes, &nfound,
-							   pass > 0);
-			if (err)
-				return err;
-		}
-		bool again = false;
-		for (size_t i = 0; i < ntypes; i++)
-			again |= !types[i].found &&
-				 (types[i].alias[0] || types[i].unit_hint);
-		if (!again)
-			break;
-	}
-	return NULL;
-}
-
-/* ---- members, sizes, enumerators ---------------------------------------- */
-
-static bool read_uleb(const uint8_t **p, const uint8_t *end, uint64_t *ret)
-{
-	uint64_t v = 0;
-	for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-		uint8_t b = *(*p)++;
-		if (shift == 63 && (b & 0x7e))
-			return false;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*ret = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* A member location expression: the offset added to the struct's address.
- * Compilers emit DW_OP_plus_uconst N; accept the equivalent
- * DW_OP_constu N / DW_OP_litN followed by DW_OP_plus too. */
-static bool eval_member_expr(const uint8_t *p, size_t len, uint64_t *ret)
-{
-	const uint8_t *end = p + len;
-	if (len == 0)
-		return false;
-	uint8_t op = *p++;
-	uint64_t v;
-	if (op == DW_OP_plus_uconst) {
-		if (!read_uleb(&p, end, &v))
-			return false;
-	} else if (op == DW_OP_constu) {
-		if (!read_uleb(&p, end, &v) || p >= end || *p++ != DW_OP_plus)
-			return false;
-	} else if (op >= DW_OP_lit0 && op <= DW_OP_lit31) {
-		v = op - DW_OP_lit0;
-		if (p >= end || *p++ != DW_OP_plus)
-			return false;
-	} else {
-		return false;
-	}
-	if (p != end)
-		return false;
-	*ret = v;
-	return true;
-}
-
-/* DW_AT_data_member_location: a constant or a simple expression; 0 when
- * absent (union members, bit-fields with DW_AT_data_bit_offset). */
-static struct pyag_error *member_byte_offset(const struct dw_file *f,
-					     Dwarf_Die die, uint64_t *ret,
-					     bool *ok)
-{
-	Dwarf_Attribute a;
-	Dwarf_Error e = NULL;
-	*ret = 0;
-	*ok = true;
-	struct pyag_error *err = dw_attr(f, die, DW_AT_data_member_location, &a);
-	if (err || !a)
-		return err;
-	Dwarf_Half form = 0;
-	if (dwarf_whatform(a, &form, &e) != DW_DLV_OK) {
-		err = dw_error(f, e, "reading a member location");
-		goto out;
-	}
-	if (form == DW_FORM_exprloc) {
-		Dwarf_Unsigned len = 0;
-		Dwarf_Ptr data = NULL;
-		if (dwarf_formexprloc(a, &len, &data, &e) != DW_DLV_OK) {
-			err = dw_error(f, e, "reading a member location");
-			goto out;
-		}
-		*ok = data && eval_member_expr(data, len, ret);
-	} else if (form == DW_FORM_block1 || form == DW_FORM_block2 ||
-		   form == DW_FORM_block4 || form == DW_FORM_block) {
-		Dwarf_Block *b = NULL;
-		if (dwarf_formblock(a, &b, &e) != DW_DLV_OK) {
-			err = dw_error(f, e, "reading a member location");
-			goto out;
-		}
-		*ok = b->bl_data && eval_member_expr(b->bl_data, b->bl_len, ret);
-		dwarf_dealloc(f->dbg, b, DW_DLA_BLOCK);
-	} else {
-		int64_t v;
-		err = dw_attr_const(f, a, &v, ok);
-		if (!err && *ok) {
-			if (v < 0)
-				*ok = false;
-			else
-				*ret = (uint64_t)v;
-		}
-	}
-out:
-	dw_free_attr(f, a);
-	return err;
-}
-
-static struct pyag_error *type_size_of(const struct dw_file *f, Dwarf_Off off,
-				       uint64_t *ret, bool *found)
-{
-	Dwarf_Die die;
-	struct pyag_error *err = dw_offdie(f, off, &die);
-	if (err)
-		return err;
-	err = dw_udata(f, die, DW_AT_byte_size, ret, found);
-	dw_free_die(f, die);
-	return err;
-}
-
-struct dw_member {
-	uint64_t bit_offset;    /* from the start of the outermost struct */
-	uint64_t bit_size;      /* 0: not a bit-field */
-	bool has_type;
-	Dwarf_Off type;         /* resolved (no typedefs, no qualifiers) */
-	Dwarf_Half type_tag;
-};
-
-/* Where member die starts, in bits from the start of its struct. */
-static struct pyag_error *member_position(const struct dw_file *f,
-					  Dwarf_Die die, struct dw_member *m,
-					  bool *ok)
-{
-	uint64_t byte_off, bit_size = 0, v;
-	bool present;
-	struct pyag_error *err = member_byte_offset(f, die, &byte_off, ok);
-	if (err || !*ok)
-		return err;
-	*ok = false;
-	if (byte_off > UINT64_MAX / 8 - (1ull << 32))
-		return NULL;
-	m->bit_offset = byte_off * 8;
-	err = dw_udata(f, die, DW_AT_bit_size, &bit_size, &present);
-	if (err)
-		return err;
-	m->bit_size = present ? bit_size : 0;
-	err = dw_udata(f, die, DW_AT_data_bit_offset, &v, &present);
-	if (err)
-		return err;
-	if (present) {
-		/* DWARF 4+: bits from the start of the containing struct */
-		if (v > (1ull << 40))
-			return NULL;
-		m->bit_offset += v;
-	} else if (m->bit_size) {
-		/* DWARF 2/3: DW_AT_bit_offset counts from the most significant
-		 * bit of a storage unit of DW_AT_byte_size bytes (little
-		 * endian: the unit's last bit). It may be negative. */
-		Dwarf_Attribute a;
-		err = dw_attr(f, die, DW_AT_bit_offset, &a);
-		if (err)
-			return err;
-		if (a) {
-			int64_t bo;
-			bool cok;
-			err = dw_attr_const(f, a, &bo, &cok);
-			dw_free_attr(f, a);
-			if (err || !cok)
-				return err;
-			uint64_t storage;
-			err = dw_udata(f, die, DW_AT_byte_size, &storage, &present);
-			if (err)
-				return err;
-			if (!present && m->has_type) {
-				err = type_size_of(f, m->type, &storage, &present);
-				if (err)
-					return err;
-			}
-			if (!present || storage > 64 || bo < -64 || bo > 512)
-				return NULL;
-			int64_t pos = (int64_t)storage * 8 - bo - (int64_t)m->bit_size;
-			if (pos < 0 && (uint64_t)-pos > m->bit_offset)
-				return NULL;
-			m->bit_offset += (uint64_t)pos;
-		}
-	}
-	*ok = true;
-	return NULL;
-}
-
-/* budget: DIEs this lookup may still visit, shared by the recursion into
- * anonymous members (which a hostile file could nest and repeat). */
-static struct pyag_error *find_member(const struct dw_file *f, Dwarf_Off agg,
-				      const char *name, size_t len,
-				      unsigned depth, size_t *budget,
-				      struct dw_member *ret, bool *found);
-
-/* One child of a struct: the member itself, or inside it if anonymous. */
-static struct pyag_error *match_member(const struct dw_file *f, Dwarf_Die die,
-				       const char *name, size_t len,
-				       unsigned depth, size_t *budget,
-				       struct dw_member *ret, bool *found)
-{
-	const char *mname;
-	struct dw_member m = { 0 };
-	bool ok;
-	struct pyag_error *err = dw_name(f, die, &mname);
-	if (err)
-		return err;
-	bool anon = !mname;
-	if (!anon && (strlen(mname) != len || memcmp(mname, name, len) != 0))
-		return NULL;
-	err = resolve_type(f, die, &m.type, &m.type_tag, &m.has_type);
-	if (err)
-		return err;
-	if (anon && (!m.has_type || depth >= MAX_ANON_DEPTH ||
-		     (m.type_tag != DW_TAG_structure_type &&
-		      m.type_tag != DW_TAG_union_type)))
-		return NULL;
-	err = member_position(f, die, &m, &ok);
-	if (err || !ok)
-		return err;
-	if (!anon) {
-		*ret = m;
-		*found = true;
-		return NULL;
-	}
-	err = find_member(f, m.type, name, len, depth + 1, budget, ret, found);
-	if (!err && *found)
-		ret->bit_offset += m.bit_offset;
-	return err;
-}
-
-static struct pyag_error *find_member(const struct dw_file *f, Dwarf_Off agg,
-				      const char *name, size_t len,
-				      unsigned depth, size_t *budget,
-				      struct dw_member *ret, bool *found)
-{
-	Dwarf_Error e = NULL;
-	Dwarf_Die parent, die = NULL;
-	*found = false;
-	struct pyag_error *err = dw_offdie(f, agg, &parent);
-	if (err)
-		return err;
-	int res = dwarf_child(parent, &die, &e);
-	for (size_t n = 0; res == DW_DLV_OK && n < MAX_MEMBERS && *budget; n++) {
-		Dwarf_Half tag;
-		--*budget;
-		err = dw_tag(f, die, &tag);
-		if (!err && tag == DW_TAG_member)
-			err = match_member(f, die, name, len, depth, budget,
-					   ret, found);
-		if (err || *found)
-			break;
-		Dwarf_Die sib = NULL;
-		res = dw_sibling(f, die, &sib, &e, &err);
-		dw_free_die(f, die);
-		die = sib;
-	}
-	if (res == DW_DLV_OK)
-		dw_free_die(f, die);
-	else if (res == DW_DLV_ERROR && !err)
-		err = dw_error(f, e, "reading members");
-	dw_free_die(f, parent);
-	return err;
-}
-
-/* A member path "a.b.c" of the struct or union at agg. */
-static struct pyag_error *lookup_path(const struct dw_file *f, Dwarf_Off agg,
-				      const char *path, struct dw_member *ret,
-				      bool *found)
-{
-	uint64_t base = 0;
-	const char *p = path;
-	*found = false;
-	for (unsigned part = 0; part < MAX_PATH_PARTS; part++) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		struct dw_member m;
-		bool fnd;
-		if (len == 0)
-			return NULL;
-		size_t budget = MAX_MEMBER_VISITS;
-		struct pyag_error *err = find_member(f, agg, p, len, 0, &budget,
-						     &m, &fnd);
-		if (err || !fnd)
-			return err;
-		if (m.bit_offset > UINT64_MAX / 2 - base)
-			return NULL;
-		base += m.bit_offset;
-		if (!dot) {
-			*ret = m;
-			ret->bit_offset = base;
-			*found = true;
-			return NULL;
-		}
-		if (!m.has_type || m.bit_size ||
-		    (m.type_tag != DW_TAG_structure_type &&
-		     m.type_tag != DW_TAG_union_type))
-			return NULL;
-		agg = m.type;
-		p = dot + 1;
-	}
-	return NULL;
-}
-
-static struct pyag_error *find_enumerator(const struct dw_file *f,
-					  Dwarf_Off en_off, const char *name,
-					  int64_t *ret, bool *found)
-{
-	Dwarf_Error e = NULL;
-	Dwarf_Die en, die = NULL;
-	*found = false;
-	struct pyag_error *err = dw_offdie(f, en_off, &en);
-	if (err)
-		return err;
-	int res = dwarf_child(en, &die, &e);
-	for (size_t n = 0; res == DW_DLV_OK && n < MAX_MEMBERS; n++) {
-		Dwarf_Half tag;
-		const char *ename = NULL;
-		err = dw_tag(f, die, &tag);
-		if (!err && tag == DW_TAG_enumerator)
-			err = dw_name(f, die, &ename);
-		if (!err && ename && strcmp(ename, name) == 0) {
-			Dwarf_Attribute a;
-			err = dw_attr(f, die, DW_AT_const_value, &a);
-			if (!err && a) {
-				err = dw_attr_const(f, a, ret, found);
-				dw_free_attr(f, a);
-			}
-			break;
-		}
-		if (err)
-			break;
-		Dwarf_Die sib = NULL;
-		res = dw_sibling(f, die, &sib, &e, &err);
-		dw_free_die(f, die);
-		die = sib;
-	}
-	if (res == DW_DLV_OK)
-		dw_free_die(f, die);
-	else if (res == DW_DLV_ERROR && !err)
-		err = dw_error(f, e, "reading enumerators");
-	dw_free_die(f, en);
-	return err;
-}
-
-/* ---- generic lookups on one file (also used by the unit tests) ---------- */
-
-/* Open path and find the type named type_name in it. */
-static struct pyag_error *open_and_find(const char *path, const char *type_name,
-					struct dw_file *f, struct dw_type *t)
-{
-	memset(t, 0, sizeof(*t));
-	t->names[0] = type_name;
-	struct pyag_error *err = dw_open(f, path);
-	if (err)
-		return err;
-	err = scan_files(f, 1, t, 1);
-	if (!err && !t->found)
-		err = pyag_error_create(PYAG_ERROR_NOT_FOUND,
-					"%s: no type named '%s'", path, type_name);
-	if (err)
-		dw_close(f);
-	return err;
-}
-
-struct pyag_error *dwarf_struct_size(const char *path, const char *type_name,
-				     uint64_t *ret)
-{
-	struct dw_file f;
-	struct dw_type t;
-	bool found;
-	struct pyag_error *err = open_and_find(path, type_name, &f, &t);
-	if (err)
-		return err;
-	err = type_size_of(&f, t.off, ret, &found);
-	if (!err && !found)
-		err = pyag_error_create(PYAG_ERROR_NOT_FOUND,
-					"%s: '%s' has no size", path, type_name);
-	dw_close(&f);
-	return err;
-}
-
-static struct pyag_error *member_lookup(const char *path, const char *type_name,
-					const char *member, struct dw_member *ret)
-{
-	struct dw_file f;
-	struct dw_type t;
-	bool found = false;
-	struct pyag_error *err = open_and_find(path, type_name, &f, &t);
-	if (err)
-		return err;
-	if (t.tag == DW_TAG_structure_type || t.tag == DW_TAG_union_type)
-		err = lookup_path(&f, t.off, member, ret, &found);
-	if (!err && !found)
-		err = pyag_error_create(PYAG_ERROR_NOT_FOUND,
-					"%s: '%s' has no member '%s'", path,
-					type_name, member);
-	dw_close(&f);
-	return err;
-}
-
-struct pyag_error *dwarf_struct_member_offset(const char *path,
-					      const char *type_name,
-					      const char *member, uint64_t *ret)
-{
-	struct dw_member m;
-	struct pyag_error *err = member_lookup(path, type_name, member, &m);
-	if (!err)
-		*ret = m.bit_offset / 8;
-	return err;
-}
-
-struct pyag_error *dwarf_member_bit_offset(const char *path,
-					   const char *type_name,
-					   const char *member,
-					   uint64_t *bit_offset_ret,
-					   uint64_t *bit_size_ret)
-{
-	struct dw_member m;
-	struct pyag_error *err = member_lookup(path, type_name, member, &m);
-	if (!err) {
-		*bit_offset_ret = m.bit_offset;
-		*bit_size_ret = m.bit_size;
-	}
-	return err;
-}
-
-struct pyag_error *dwarf_enumerator_value(const char *path,
-					  const char *type_name,
-					  const char *enumerator, int64_t *ret)
-{
-	struct dw_file f;
-	struct dw_type t;
-	bool found = false;
-	struct pyag_error *err = open_and_find(path, type_name, &f, &t);
-	if (err)
-		return err;
-	if (t.tag == DW_TAG_enumeration_type)
-		err = find_enumerator(&f, t.off, enumerator, ret, &found);
-	if (!err && !found)
-		err = pyag_error_create(PYAG_ERROR_NOT_FOUND,
-					"%s: '%s' has no enumerator '%s'", path,
-					type_name, enumerator);
-	dw_close(&f);
-	return err;
-}
-
-/* ---- the interpreter's layout ------------------------------------------- */
-
-enum {
-	T_RUNTIME, T_INTERP, T_TSTATE, T_TSTATE_IMPL, T_FRAME, T_CODE,
-	T_OBJECT, T_TYPE, T_TUPLE, T_SET, T_LONG, T_BYTES, T_ASCII,
-	T_COMPACT, T_UNICODE, T_GEN, T_ASEND, T_LLIST, T_TASK, T_FUTURE,
-	T_FRAMESTATE, T_FRAMEOWNER,
-	NTYPES
-};
-
-/* names[0] is the one used in messages */
-static const char *const type_names[NTYPES][MAX_NAMES] = {
-	[T_RUNTIME] = { "_PyRuntimeState", "struct pyruntimestate" },
-	[T_INTERP] = { "PyInterpreterState", "struct _is" },
-	[T_TSTATE] = { "PyThreadState", "struct _ts" },
-	[T_TSTATE_IMPL] = { "_PyThreadStateImpl", "struct _PyThreadStateImpl" },
-	[T_FRAME] = { "_PyInterpreterFrame", "struct _PyInterpreterFrame" },
-	[T_CODE] = { "PyCodeObject", "struct PyCodeObject" },
-	[T_OBJECT] = { "PyObject", "struct _object" },
-	[T_TYPE] = { "PyTypeObject", "struct _typeobject" },
-	[T_TUPLE] = { "PyTupleObject" },
-	[T_SET] = { "PySetObject" },
-	[T_LONG] = { "PyLongObject", "struct _longobject" },
-	[T_BYTES] = { "PyBytesObject" },
-	[T_ASCII] = { "PyASCIIObject" },
-	[T_COMPACT] = { "PyCompactUnicodeObject" },
-	[T_UNICODE] = { "PyUnicodeObject" },
-	/* 3.14 and 3.15: struct _PyGenObject with gi_ fields; coroutines
-	 * share the layout under cr_ names. */
-	[T_GEN] = { "PyGenObject", "struct _PyGenObject", "PyCoroObject",
-		    "struct _PyCoroObject" },
-	[T_ASEND] = { "PyAsyncGenASend", "struct PyAsyncGenASend" },
-	[T_LLIST] = { "struct llist_node" },
-	[T_TASK] = { "TaskObj", "struct TaskObj" },
-	[T_FUTURE] = { "FutureObj" },
-	[T_FRAMESTATE] = { "enum _framestate", "PyFrameState" },
-	[T_FRAMEOWNER] = { "enum _frameowner" },
-};
-
-/* Types defined in a .c file rather than a header (see dw_type.unit_hint):
- * without the hints, the 3.15 executable (with _asyncio built in) would
- * be scanned to its _asynciomodule.c unit top-level DIE by DIE. */
-static const char *const unit_hints[NTYPES] = {
-	[T_ASEND] = "genobject.c",
-	[T_TASK] = "_asynciomodule.c",
-	[T_FUTURE] = "_asynciomodule.c",
-};
-
-#define F_OPTIONAL 1u   /* absent in some builds (free-threaded only) */
-#define F_ASYNCIO 2u    /* needed for have_asyncio */
-
-struct field_spec {
-	uint8_t type;
-	uint8_t flags;
-	uint16_t dst;           /* offsetof(struct pyag_layout, ...) */
-	const char *path;       /* member path, "a|b" alternatives; NULL: size */
-};
-
-#define FS(t, member, path, flags) \
-	{ t, flags, offsetof(struct pyag_layout, member), path }
-
-static const struct field_spec field_specs[] = {
-	FS(T_RUNTIME, runtime_size, NULL, 0),
-	FS(T_RUNTIME, runtime_interpreters_head, "interpreters.head", 0),
-	FS(T_INTERP, interp_size, NULL, 0),
-	FS(T_INTERP, interp_id, "id", 0),
-	FS(T_INTERP, interp_next, "next", 0),
-	FS(T_INTERP, interp_threads_head, "threads.head", 0),
-	FS(T_TSTATE, tstate_size, NULL, 0),
-	FS(T_TSTATE, tstate_next, "next", 0),
-	FS(T_TSTATE, tstate_interp, "interp", 0),
-	FS(T_TSTATE, tstate_current_frame, "current_frame", 0),
-	FS(T_TSTATE, tstate_thread_id, "thread_id", 0),
-	FS(T_TSTATE, tstate_native_thread_id, "native_thread_id", 0),
-	FS(T_FRAME, frame_size, NULL, 0),
-	FS(T_FRAME, frame_previous, "previous", 0),
-	FS(T_FRAME, frame_executable, "f_executable", 0),
-	FS(T_FRAME, frame_instr_ptr, "instr_ptr", 0),
-	FS(T_FRAME, frame_owner, "owner", 0),
-	FS(T_FRAME, frame_stackpointer, "stackpointer", 0),
-	FS(T_FRAME, frame_tlbc_index, "tlbc_index", F_OPTIONAL),
-	FS(T_CODE, code_size, NULL, 0),
-	FS(T_CODE, code_filename, "co_filename", 0),
-	FS(T_CODE, code_name, "co_name", 0),
-	FS(T_CODE, code_qualname, "co_qualname", 0),
-	FS(T_CODE, code_linetable, "co_linetable", 0),
-	FS(T_CODE, code_firstlineno, "co_firstlineno", 0),
-	FS(T_CODE, code_code_adaptive, "co_code_adaptive", 0),
-	FS(T_CODE, code_tlbc, "co_tlbc", F_OPTIONAL),
-	FS(T_OBJECT, obj_type, "ob_type", 0),
-	FS(T_TYPE, type_size, NULL, 0),
-	FS(T_TYPE, type_name, "tp_name", 0),
-	FS(T_TYPE, type_flags, "tp_flags", 0),
-	FS(T_TUPLE, tuple_size, NULL, 0),
-	FS(T_TUPLE, tuple_item, "ob_item", 0),
-	FS(T_TUPLE, tuple_ob_size, "ob_base.ob_size", 0),
-	FS(T_SET, set_size, NULL, 0),
-	FS(T_SET, set_used, "used", 0),
-	FS(T_SET, set_table, "table", 0),
-	FS(T_SET, set_mask, "mask", 0),
-	FS(T_LONG, long_size, NULL, 0),
-	FS(T_LONG, long_tag, "long_value.lv_tag", 0),
-	FS(T_LONG, long_digit, "long_value.ob_digit", 0),
-	FS(T_BYTES, bytes_size, NULL, 0),
-	FS(T_BYTES, bytes_ob_size, "ob_base.ob_size", 0),
-	FS(T_BYTES, bytes_sval, "ob_sval", 0),
-	/* as _Py_DebugOffsets: the size is sizeof(PyUnicodeObject), the
-	 * fields are PyASCIIObject's (its first base) */
-	FS(T_UNICODE, unicode_size, NULL, 0),
-	FS(T_ASCII, unicode_state, "state", 0),
-	FS(T_ASCII, unicode_length, "length", 0),
-	FS(T_ASCII, unicode_ascii_size, NULL, 0),
-	FS(T_COMPACT, unicode_compact_size, NULL, 0),
-	FS(T_GEN, gen_size, NULL, 0),
-	FS(T_GEN, gen_iframe, "gi_iframe|cr_iframe", 0),
-	FS(T_GEN, gen_frame_state, "gi_frame_state|cr_frame_state", 0),
-	FS(T_ASEND, asend_gen, "ags_gen", 0),
-	FS(T_LLIST, llist_next, "next", 0),
-	FS(T_LLIST, llist_prev, "prev", 0),
-	FS(T_TASK, task_size, NULL, F_ASYNCIO),
-	FS(T_TASK, task_name, "task_name", F_ASYNCIO),
-	FS(T_TASK, task_awaited_by, "task_awaited_by", F_ASYNCIO),
-	FS(T_TASK, task_is_task, "task_is_task", F_ASYNCIO),
-	FS(T_TASK, task_awaited_by_is_set, "task_awaited_by_is_set", F_ASYNCIO),
-	FS(T_TASK, task_coro, "task_coro", F_ASYNCIO),
-	FS(T_TASK, task_node, "task_node", F_ASYNCIO),
-	/* as Py_AsyncioModuleDebugOffsets */
-	FS(T_INTERP, ainterp_size, NULL, F_ASYNCIO),
-	FS(T_INTERP, ainterp_tasks_head, "asyncio_tasks_head", F_ASYNCIO),
-	FS(T_TSTATE_IMPL, athread_size, NULL, F_ASYNCIO),
-	FS(T_TSTATE_IMPL, athread_running_loop, "asyncio_running_loop", F_ASYNCIO),
-	FS(T_TSTATE_IMPL, athread_running_task, "asyncio_running_task", F_ASYNCIO),
-	FS(T_TSTATE_IMPL, athread_tasks_head, "asyncio_tasks_head", F_ASYNCIO),
-};
-
-#undef FS
+#include "dwarf_query.h"
+#include "layout.h"
 
 /* The walker reads futures through the task field offsets: FutureObj and
  * TaskObj share their head (FutureObj_HEAD), which this checks. */
@@ -1182,8 +22,11 @@ static const struct { const char *future, *task; } future_fields[] = {
 	{ "fut_awaited_by_is_set", "task_awaited_by_is_set" },
 };
 
+#define MAX_ALT 128u            /* one alternative of a "a|b" path */
+#define ENUM_LIMIT 1000000      /* enumerators the walker can use */
+
 struct layout_job {
-	struct dw_type types[NTYPES];
+	struct dwq_type types[LAYOUT_NTYPES];
 	struct strbuf missing;
 	size_t nmissing;
 };
@@ -1203,22 +46,20 @@ static void note_missing(struct layout_job *job, const char *fmt, ...)
 		return;
 	}
 	if (job->nmissing++)
-		sb_putc(&job->missing, ',');
+		sb_puts(&job->missing, ", ");
 	sb_puts(&job->missing, text);
 	free(text);
 }
 
-/* Offset (bytes) of a member path with '|' alternatives. */
-static struct pyag_error *job_member(struct layout_job *job, unsigned type,
-				     const char *alts, struct dw_member *ret,
-				     bool *found)
+/* The first alternative of alts ("a|b") that t has: a member (bits) or an
+ * enumerator (value). */
+static struct pyag_error *query_alternatives(const struct dwq_type *t,
+					     const char *alts, bool enumerator,
+					     uint64_t *bits_ret, int64_t *value_ret,
+					     bool *found)
 {
-	const struct dw_type *t = &job->types[type];
-	char one[128];
+	char one[MAX_ALT];
 	*found = false;
-	if (!t->found || (t->tag != DW_TAG_structure_type &&
-			  t->tag != DW_TAG_union_type))
-		return NULL;
 	for (const char *p = alts; *p && !*found;) {
 		const char *bar = strchr(p, '|');
 		size_t len = bar ? (size_t)(bar - p) : strlen(p);
@@ -1226,132 +67,137 @@ static struct pyag_error *job_member(struct layout_job *job, unsigned type,
 			return NULL;
 		memcpy(one, p, len);
 		one[len] = '\0';
-		struct pyag_error *err = lookup_path(t->file, t->off, one, ret, found);
+		uint64_t bit_size;
+		struct pyag_error *err =
+			enumerator ? dwq_enumerator(t, one, value_ret, found)
+				   : dwq_member(t, one, bits_ret, &bit_size, found);
 		if (err)
 			return err;
 		p += len + (bar ? 1 : 0);
 	}
-	return NULL;
-}
-
-static struct pyag_error *job_fields(struct layout_job *job, struct pyag_layout *l,
-				     bool *asyncio_ok)
-{
-	*asyncio_ok = job->types[T_TASK].found;
-	for (size_t i = 0; i < ARRAY_SIZE(field_specs); i++) {
-		const struct field_spec *fs = &field_specs[i];
-		const struct dw_type *t = &job->types[fs->type];
-		uint64_t v = 0;
-		bool found = false;
-		struct pyag_error *err = NULL;
-		if (!t->found)
-			goto absent;  /* reported once for the type */
-		if (!fs->path) {
-			err = type_size_of(t->file, t->off, &v, &found);
-		} else {
-			struct dw_member m = { 0 };
-			err = job_member(job, fs->type, fs->path, &m, &found);
-			v = m.bit_offset / 8;
-		}
-		if (err)
-			return err;
-		if (found) {
-			memcpy((uint8_t *)l + fs->dst, &v, sizeof(v));
-			continue;
-		}
-		if (!(fs->flags & F_OPTIONAL))
-			{
-			if (fs->path)
-				note_missing(job, "%s.%s", t->names[0], fs->path);
-			else
-				note_missing(job, "sizeof(%s)", t->names[0]);
-		}
-absent:
-		if ((fs->flags & (F_ASYNCIO | F_OPTIONAL)) == F_ASYNCIO)
-			*asyncio_ok = false;
-	}
-	return NULL;
-}
-
-static struct pyag_error *job_enum(struct layout_job *job, unsigned type,
-				   const char *name, bool required, int *ret,
-				   bool *found)
-{
-	const struct dw_type *t = &job->types[type];
-	int64_t v = 0;
-	*found = false;
-	if (t->found && t->tag == DW_TAG_enumeration_type) {
-		struct pyag_error *err = find_enumerator(t->file, t->off, name,
-							 &v, found);
-		if (err)
-			return err;
-	}
-	if (*found && (v < -1000000 || v > 1000000))
+	if (*found && enumerator && (*value_ret < -ENUM_LIMIT || *value_ret > ENUM_LIMIT))
 		*found = false;
-	if (*found)
-		*ret = (int)v;
-	else if (required && t->found)
-		note_missing(job, "%s", name);
 	return NULL;
 }
 
-static struct pyag_error *job_constants(struct layout_job *job,
-					struct pyag_layout *l)
+/* The bit position of member.sub relative to member. */
+static struct pyag_error *query_bits(const struct dwq_type *t, const char *member,
+				     const char *sub, int64_t *ret, bool *found)
 {
-	bool found, completed;
-	struct pyag_error *err;
-	err = job_enum(job, T_FRAMESTATE, "FRAME_SUSPENDED_YIELD_FROM", true,
-		       &l->frame_state_yield_from, &found);
-	if (err)
+	char path[2 * MAX_ALT];
+	uint64_t base, bit, size;
+	bool base_found;
+	*found = false;
+	if ((size_t)snprintf(path, sizeof(path), "%s.%s", member, sub) >= sizeof(path))
+		return NULL;
+	struct pyag_error *err = dwq_member(t, member, &base, &size, &base_found);
+	if (!err && base_found)
+		err = dwq_member(t, path, &bit, &size, found);
+	if (err || !*found)
 		return err;
-	err = job_enum(job, T_FRAMESTATE, "FRAME_SUSPENDED_YIELD_FROM_LOCKED",
-		       false, &l->frame_state_yield_from_locked, &found);
-	if (err)
-		return err;
-	if (!found)
-		l->frame_state_yield_from_locked = l->frame_state_yield_from;
-	/* the first state without a frame: COMPLETED (3.14), else CLEARED */
-	err = job_enum(job, T_FRAMESTATE, "FRAME_COMPLETED", false,
-		       &l->frame_state_finished, &completed);
-	if (!err && !completed)
-		err = job_enum(job, T_FRAMESTATE, "FRAME_CLEARED", true,
-			       &l->frame_state_finished, &found);
-	if (!err)
-		err = job_enum(job, T_FRAMEOWNER, "FRAME_OWNED_BY_GENERATOR", true,
-			       &l->owner_generator, &found);
-	if (!err)
-		err = job_enum(job, T_FRAMEOWNER, "FRAME_OWNED_BY_INTERPRETER",
-			       true, &l->owner_first_incomplete, &found);
+	*found = bit >= base && bit - base < 32;
+	*ret = (int64_t)(bit - base);
+	return NULL;
+}
+
+/* Ask DWARF for one field. *found false: the files do not say. */
+static struct pyag_error *query_field(const struct layout_job *job,
+				      const struct layout_field *f, int64_t *ret,
+				      bool *found)
+{
+	const struct layout_query *q = &f->dwarf;
+	const struct dwq_type *t = &job->types[q->type];
+	uint64_t u = 0;
+	struct pyag_error *err = NULL;
+	*found = false;
+	switch (q->kind) {
+	case LAYOUT_Q_SIZE:
+		err = dwq_size(t, &u, found);
+		*ret = (int64_t)u;
+		break;
+	case LAYOUT_Q_MEMBER:
+		err = query_alternatives(t, q->path, false, &u, NULL, found);
+		*ret = (int64_t)(u / 8);
+		break;
+	case LAYOUT_Q_BITS:
+		err = query_bits(t, q->path, q->sub, ret, found);
+		break;
+	case LAYOUT_Q_ENUM:
+		err = query_alternatives(t, q->path, true, NULL, ret, found);
+		break;
+	case LAYOUT_Q_HAS: {
+		uint64_t size;
+		bool has = false;
+		err = dwq_member(t, q->path, &u, &size, &has);
+		*ret = has;
+		*found = t->found;
+		break;
+	}
+	default:
+		break;
+	}
 	return err;
 }
 
-/* PyASCIIObject.state bit-fields, relative to the start of state. */
-static struct pyag_error *job_unicode_bits(struct layout_job *job,
-					   struct pyag_layout *l)
+static void note_field_missing(struct layout_job *job, const struct layout_field *f)
 {
-	static const struct {
-		const char *path;
-		size_t dst;
-	} bits[] = {
-		{ "state.kind", offsetof(struct pyag_layout, unicode_kind_shift) },
-		{ "state.compact", offsetof(struct pyag_layout, unicode_compact_bit) },
-		{ "state.ascii", offsetof(struct pyag_layout, unicode_ascii_bit) },
-	};
-	if (!job->types[T_ASCII].found)
-		return NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(bits); i++) {
-		struct dw_member m;
-		bool found;
-		struct pyag_error *err = job_member(job, T_ASCII, bits[i].path,
-						    &m, &found);
-		if (err)
-			return err;
-		uint64_t base = l->unicode_state * 8;
-		if (found && m.bit_offset >= base && m.bit_offset - base < 64) {
-			unsigned v = (unsigned)(m.bit_offset - base);
-			memcpy((uint8_t *)l + bits[i].dst, &v, sizeof(v));
-		} else {
-			note_missing(job, "PyASCIIObject.%s", bits[i].path);
+	const struct layout_query *q = &f->dwarf;
+	const char *type = job->types[q->type].names[0];
+	switch (q->kind) {
+	case LAYOUT_Q_SIZE:
+		note_missing(job, "sizeof(%s)", type);
+		break;
+	case LAYOUT_Q_BITS:
+		note_missing(job, "%s.%s.%s", type, q->path, q->sub);
+		break;
+	case LAYOUT_Q_ENUM:
+		note_missing(job, "%s", q->path);
+		break;
+	default:
+		note_missing(job, "%s.%s", type, q->path);
+		break;
+	}
+}
+
+/* Every field of the table: from DWARF, or the version's constant. */
+static struct pyag_error *job_fields(struct layout_job *job, struct pyag_layout *l,
+				     bool *asyncio_ok)
+{
+	int column = layout_version_index(l->version);
+	*asyncio_ok = true;
+	/* free_threaded first: the constants may depend on it */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+			const struct layout_field *f = &layout_fields[i];
+			bool is_ft = i == LAYOUT_F_free_threaded;
+			if (is_ft != (pass == 0))
+				continue;
+			int64_t v = 0;
+			bool found = false;
+			if (f->dwarf.kind == LAYOUT_Q_NONE) {
+				const struct layout_cell *c =
+					column >= 0 ? &f->cells[column] : NULL;
+				if (c && c->kind == LAYOUT_CELL_CONST) {
+					v = layout_cell_const(c, l->free_threaded);
+					found = true;
+				} else if (!c) {
+					note_missing(job, "%s (Python %u.%u)", f->name,
+						     (unsigned)(l->version >> 24) & 0xff,
+						     (unsigned)(l->version >> 16) & 0xff);
+				}
+			} else {
+				struct pyag_error *err = query_field(job, f, &v, &found);
+				if (err)
+					return err;
+				/* a type not found is reported once, by its name */
+				if (!found && !(f->flags & LF_OPTIONAL) &&
+				    job->types[f->dwarf.type].found)
+					note_field_missing(job, f);
+			}
+			if (found)
+				layout_field_set(l, f, v);
+			else if ((f->flags & (LF_ASYNCIO | LF_OPTIONAL)) == LF_ASYNCIO)
+				*asyncio_ok = false;
 		}
 	}
 	return NULL;
@@ -1359,171 +205,73 @@ static struct pyag_error *job_unicode_bits(struct layout_job *job,
 
 static struct pyag_error *job_future(struct layout_job *job)
 {
-	if (!job->types[T_FUTURE].found || !job->types[T_TASK].found)
+	const struct dwq_type *fut = &job->types[LAYOUT_T_FUTURE];
+	const struct dwq_type *task = &job->types[LAYOUT_T_TASK];
+	if (!fut->found || !task->found)
 		return NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(future_fields); i++) {
-		struct dw_member fm, tm;
+		uint64_t fbits = 0, tbits = 0, size;
 		bool ffound, tfound;
-		struct pyag_error *err = job_member(job, T_FUTURE,
-						    future_fields[i].future,
-						    &fm, &ffound);
+		struct pyag_error *err = dwq_member(fut, future_fields[i].future,
+						    &fbits, &size, &ffound);
 		if (!err)
-			err = job_member(job, T_TASK, future_fields[i].task,
-					 &tm, &tfound);
+			err = dwq_member(task, future_fields[i].task, &tbits,
+					 &size, &tfound);
 		if (err)
 			return err;
 		if (!ffound)
-			note_missing(job, "FutureObj.%s",
-				     future_fields[i].future);
-		else if (tfound && fm.bit_offset != tm.bit_offset)
+			note_missing(job, "FutureObj.%s", future_fields[i].future);
+		else if (tfound && fbits != tbits)
 			note_missing(job, "FutureObj.%s (not at TaskObj.%s)",
-				     future_fields[i].future,
-				     future_fields[i].task);
+				     future_fields[i].future, future_fields[i].task);
 	}
 	return NULL;
-}
-
-/*
- * Not in DWARF: where a suspended `await` keeps the awaited object
- * (stackpointer[-slot]), measured per minor version on the real
- * interpreters; the same data as layout.c's version table.
- */
-static unsigned yield_from_slot(uint64_t version)
-{
-	if ((version >> 24) != 3)
-		return 0;
-	switch ((version >> 16) & 0xff) {
-	case 14: return 1;
-	case 15: return 2;
-	default: return 0;
-	}
-}
-
-static int by_size(const void *a, const void *b)
-{
-	const struct dw_file *x = a, *y = b;
-	return x->size < y->size ? -1 : x->size > y->size;
 }
 
 struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
 				     struct pyag_layout *ret, char **missing_ret)
 {
 	uint64_t version = ret->version;
-	struct pyag_error *err = NULL;
 	*missing_ret = NULL;
 	memset(ret, 0, sizeof(*ret));
 	ret->version = version;
 	ret->source = "dwarf";
-	if (n == 0 || n > 64)
-		return pyag_error_create(PYAG_ERROR_USAGE,
-					 "layout from DWARF: %zu debug files", n);
-	struct dw_file *files = calloc(n, sizeof(*files));
+	struct dwq_files *files = NULL;
+	struct pyag_error *err = dwq_open(debug_files, n, &files);
+	if (err)
+		return err;
 	struct layout_job *job = calloc(1, sizeof(*job));
-	if (!files || !job) {
-		free(files);
-		free(job);
+	if (!job) {
+		dwq_close(files);
 		return &pyag_enomem;
 	}
 	sb_init(&job->missing);
-	size_t nopen = 0;
-	for (; nopen < n; nopen++) {
-		err = dw_open(&files[nopen], debug_files[nopen]);
-		if (err)
-			goto out;
+	for (unsigned i = 0; i < LAYOUT_NTYPES; i++) {
+		memcpy(job->types[i].names, layout_types[i].names,
+		       sizeof(layout_types[i].names));
+		job->types[i].unit_hint = layout_types[i].unit_hint;
 	}
-	qsort(files, n, sizeof(*files), by_size);
-
-	for (unsigned i = 0; i < NTYPES; i++) {
-		memcpy(job->types[i].names, type_names[i], sizeof(type_names[i]));
-		job->types[i].unit_hint = unit_hints[i];
-	}
-	err = scan_files(files, n, job->types, NTYPES);
+	err = dwq_find_types(files, job->types, LAYOUT_NTYPES);
 	if (err)
 		goto out;
-	for (unsigned i = 0; i < NTYPES; i++)
+	for (unsigned i = 0; i < LAYOUT_NTYPES; i++)
 		if (!job->types[i].found)
 			note_missing(job, "%s", job->types[i].names[0]);
-
 	bool asyncio_ok;
 	err = job_fields(job, ret, &asyncio_ok);
 	if (!err)
-		err = job_constants(job, ret);
-	if (!err)
-		err = job_unicode_bits(job, ret);
-	if (!err)
 		err = job_future(job);
-	if (!err && job->types[T_OBJECT].found) {
-		/* free-threaded builds have a thread id in every object */
-		struct dw_member m;
-		bool ft;
-		err = job_member(job, T_OBJECT, "ob_tid", &m, &ft);
-		ret->free_threaded = !err && ft;
-	}
 	if (err)
 		goto out;
 	ret->have_asyncio = asyncio_ok;
-	ret->yield_from_slot = yield_from_slot(version);
-	if (!ret->yield_from_slot)
-		note_missing(job, "yield_from_slot (Python %u.%u)",
-			     (unsigned)(version >> 24) & 0xff,
-			     (unsigned)(version >> 16) & 0xff);
 	if (job->nmissing) {
 		*missing_ret = sb_steal(&job->missing);
 		if (!*missing_ret)
 			err = &pyag_enomem;
 	}
 out:
-	for (size_t i = 0; i < n; i++)
-		dw_close(&files[i]);
+	dwq_close(files);
 	sb_deinit(&job->missing);
 	free(job);
-	free(files);
 	return err;
 }
-
-#else /* !HAVE_LIBDWARF */
-
-static struct pyag_error *no_libdwarf(void)
-{
-	return pyag_error_create(PYAG_ERROR_NOT_FOUND,
-				 "DWARF layouts are not available: "
-				 "py-async-graph was built without libdwarf");
-}
-
-struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
-				     struct pyag_layout *ret, char **missing_ret)
-{
-	*missing_ret = NULL;
-	return no_libdwarf();
-}
-
-struct pyag_error *dwarf_struct_size(const char *path, const char *type_name,
-				     uint64_t *ret)
-{
-	return no_libdwarf();
-}
-
-struct pyag_error *dwarf_struct_member_offset(const char *path,
-					      const char *type_name,
-					      const char *member, uint64_t *ret)
-{
-	return no_libdwarf();
-}
-
-struct pyag_error *dwarf_member_bit_offset(const char *path,
-					   const char *type_name,
-					   const char *member,
-					   uint64_t *bit_offset_ret,
-					   uint64_t *bit_size_ret)
-{
-	return no_libdwarf();
-}
-
-struct pyag_error *dwarf_enumerator_value(const char *path,
-					  const char *type_name,
-					  const char *enumerator, int64_t *ret)
-{
-	return no_libdwarf();
-}
-
-#endif /* HAVE_LIBDWARF */

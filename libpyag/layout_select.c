@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "layout.h"
 
 /* ---- layouts -------------------------------------------------------------- */
 
@@ -26,15 +27,17 @@ static void warn_drift(void *arg, const char *msg)
 
 /* The DWARF of the interpreter (and of _asyncio when it is a module):
  * from the cache, else parsed. *found false when no debug file exists;
- * else *files_ret (malloc'd) names the debug files, joined by " + ". */
+ * else *files_ret (malloc'd) names the debug files, joined by " + ", and
+ * *missing_ret (malloc'd, NULL: none) the fields they do not have. */
 static struct pyag_error *dwarf_layout(const struct target *t,
 				       const struct pyag_host *host,
 				       const struct layout_request *o, uint64_t version,
 				       struct pyag_layout *ret, bool *found,
-				       char **files_ret)
+				       char **files_ret, char **missing_ret)
 {
 	*found = false;
 	*files_ret = NULL;
+	*missing_ret = NULL;
 	/* the interpreter, and the _asyncio module: where its offsets are, or,
 	 * when they could not be found, the module by name */
 	char *elf[2] = { target_file_at(t, t->runtime_addr),
@@ -78,20 +81,22 @@ static struct pyag_error *dwarf_layout(const struct target *t,
 	}
 	char *key = NULL;
 	if (!debuginfo_cache_key((const char *const *)elf, nelf, &key) && key &&
-	    layout_cache_load(o->cache_dir, key, ret)) {
+	    layout_cache_load(o->cache_dir, key, ret, missing_ret)) {
 		ret->version = version;
 		free(key);
 		goto out;
 	}
 	memset(ret, 0, sizeof(*ret));
 	ret->version = version;
-	char *missing = NULL;
-	err = layout_from_dwarf((const char *const *)dbg, nelf, ret, &missing);
-	free(missing);
+	err = layout_from_dwarf((const char *const *)dbg, nelf, ret, missing_ret);
 	if (!err)
 		err = layout_validate(ret);
+	if (err && *missing_ret)
+		/* the likely cause */
+		err = pyag_error_wrap(err, "not in the debug information: %s; "
+				      "without them", *missing_ret);
 	if (!err && key)
-		pyag_error_destroy(layout_cache_store(o->cache_dir, key, ret));
+		pyag_error_destroy(layout_cache_store(o->cache_dir, key, ret, *missing_ret));
 	free(key);
 out:
 	for (int i = 0; i < 2; i++) {
@@ -101,16 +106,24 @@ out:
 	return err;
 }
 
-static const uint64_t asyncio_fields[] = {
-	offsetof(struct pyag_layout, task_size), offsetof(struct pyag_layout, task_name),
-	offsetof(struct pyag_layout, task_awaited_by), offsetof(struct pyag_layout, task_is_task),
-	offsetof(struct pyag_layout, task_awaited_by_is_set), offsetof(struct pyag_layout, task_coro),
-	offsetof(struct pyag_layout, task_node), offsetof(struct pyag_layout, ainterp_size),
-	offsetof(struct pyag_layout, ainterp_tasks_head), offsetof(struct pyag_layout, athread_size),
-	offsetof(struct pyag_layout, athread_running_loop),
-	offsetof(struct pyag_layout, athread_running_task),
-	offsetof(struct pyag_layout, athread_tasks_head),
-};
+/* Fields the debug offsets of this version do not publish (or, without
+ * the asyncio offsets, the asyncio ones): DWARF's, when it has them. */
+static void take_from_dwarf(struct pyag_layout *off, const struct pyag_layout *dw)
+{
+	int column = layout_version_index(off->version);
+	bool asyncio = !off->have_asyncio && dw->have_asyncio;
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+		const struct layout_field *f = &layout_fields[i];
+		bool unpublished = column >= 0 &&
+				   f->cells[column].kind == LAYOUT_CELL_ABSENT &&
+				   layout_field_get(dw, f) != 0 &&
+				   (!(f->flags & LF_ASYNCIO) || dw->have_asyncio);
+		if (unpublished || (asyncio && (f->flags & LF_ASYNCIO)))
+			layout_field_set(off, f, layout_field_get(dw, f));
+	}
+	if (asyncio)
+		off->have_asyncio = true;
+}
 
 /* The layout by policy: debug offsets, DWARF, or both cross-checked. */
 struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
@@ -129,12 +142,19 @@ struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 	}
 	uint64_t version = off.version;
 	bool found = false;
-	char *files = NULL;
-	struct pyag_error *derr = dwarf_layout(t, host, o, version, &dw, &found, &files);
+	char *files = NULL, *missing = NULL;
+	struct pyag_error *derr = dwarf_layout(t, host, o, version, &dw, &found,
+					       &files, &missing);
 	if (found && !derr) {
 		snap->dwarf_files = files;  /* freed with the snapshot */
 		files = NULL;
 	}
+	/* what DWARF lacked: in derr when that made the layout unusable, else
+	 * a warning (the layout is used without those fields) */
+	if (missing && !derr && o->mode != LAYOUT_OFFSETS)
+		snapshot_warn(snap, "DWARF layout: not in the debug information: %s",
+			      missing);
+	free(missing);
 	free(files);
 	if (o->mode == LAYOUT_DWARF) {
 		pyag_error_destroy(oerr);
@@ -167,15 +187,9 @@ struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 		snap->layout = off;
 		return NULL;
 	}
-	if (!off.have_asyncio && dw.have_asyncio) {
-		/* the asyncio offsets could not be located: take them from DWARF */
-		for (size_t i = 0; i < ARRAY_SIZE(asyncio_fields); i++)
-			memcpy((uint8_t *)&off + asyncio_fields[i],
-			       (uint8_t *)&dw + asyncio_fields[i], sizeof(uint64_t));
-		off.have_asyncio = true;
-	}
 	struct warn_ctx wc = { snap, 0 };
 	layout_compare(&off, &dw, warn_drift, &wc);
+	take_from_dwarf(&off, &dw);
 	off.source = "debug-offsets+dwarf";
 	snap->layout = off;
 	return layout_validate(&snap->layout);

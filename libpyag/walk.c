@@ -14,11 +14,8 @@
 
 #include "internal.h"
 
-#define TPFLAGS_LONG_SUBCLASS (1ul << 24)
-#define TPFLAGS_UNICODE_SUBCLASS (1ul << 28)
 #define MAX_STRUCT_READ LAYOUT_MAX_STRUCT_READ
 #define MAX_LINETABLE (1u << 20)
-#define TAG_MASK (~(uint64_t)7)   /* _PyStackRef tag bits */
 
 enum type_kind {
 	TYPE_OTHER = 0,
@@ -294,9 +291,9 @@ static enum type_kind classify_type(struct walker *w, uint64_t type)
 	if (err) {
 		pyag_error_destroy(err);
 		kind = TYPE_BAD;
-	} else if (flags & TPFLAGS_UNICODE_SUBCLASS) {
+	} else if (flags & l->type_flag_str) {
 		kind = TYPE_STR;
-	} else if (flags & TPFLAGS_LONG_SUBCLASS) {
+	} else if (flags & l->type_flag_long) {
 		kind = TYPE_INT;
 	} else {
 		err = reader_read_cstr(w->r, name_ptr, name, sizeof(name));
@@ -424,21 +421,33 @@ static struct pyag_error *read_int(struct walker *w, uint64_t obj,
 	struct pyag_error *err = reader_read_u64(w->r, obj + l->long_tag, &tag);
 	if (err)
 		return err;
-	uint64_t ndigits = tag >> 3;
-	*negative = (tag & 3) == 2;
-	if (ndigits > 2)
+	uint64_t ndigits = tag >> l->long_ndigits_shift;
+	*negative = (tag & l->long_sign_mask) == l->long_sign_negative;
+	uint8_t digits[16];
+	if (ndigits * l->long_digit_shift > 64 ||
+	    ndigits * l->long_digit_size > sizeof(digits))
 		return pyag_error_create(PYAG_ERROR_CORRUPT,
 					 "int 0x%llx too large for a task number",
 					 (unsigned long long)obj);
-	uint32_t digits[2] = { 0, 0 };
 	if (ndigits) {
 		err = pyag_reader_read(w->r, obj + l->long_digit, digits,
-				       (size_t)ndigits * 4);
+				       (size_t)(ndigits * l->long_digit_size));
 		if (err)
 			return err;
 	}
-	*ret = (uint64_t)(digits[0] & 0x3fffffff) |
-	       ((uint64_t)(digits[1] & 0x3fffffff) << 30);
+	uint64_t v = 0, mask = (1ull << l->long_digit_shift) - 1;
+	for (uint64_t i = 0; i < ndigits; i++) {
+		uint32_t d = 0;
+		if (l->long_digit_size == 4) {
+			memcpy(&d, digits + 4 * i, 4);
+		} else {
+			uint16_t d16;
+			memcpy(&d16, digits + 2 * i, 2);
+			d = d16;
+		}
+		v |= (uint64_t)(d & mask) << (i * l->long_digit_shift);
+	}
+	*ret = v;
 	return NULL;
 }
 
@@ -506,7 +515,7 @@ static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
 			     uint8_t kind, struct frame_rec *ret)
 {
 	const struct pyag_layout *l = w->l;
-	uint64_t code = get_u64(buf, l->frame_executable) & TAG_MASK;
+	uint64_t code = get_u64(buf, l->frame_executable) & ~l->stackref_tag_mask;
 	if (!code || object_kind(w, code) != TYPE_CODE)
 		return false;
 	struct code_info *ci = code_lookup(w, code);
@@ -520,14 +529,15 @@ static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
 		uint64_t tlbc, entry;
 		if (idx > 0 &&
 		    reader_try_read(w->r, code + l->code_tlbc, &tlbc, 8) && tlbc &&
-		    reader_try_read(w->r, tlbc + 8 + 8 * (uint64_t)idx, &entry, 8) && entry)
+		    reader_try_read(w->r, tlbc + l->code_array_entries + 8 * (uint64_t)idx,
+				    &entry, 8) && entry)
 			base = entry;
 	}
 	int32_t line;
 	if (ip < base)
 		line = ci->firstlineno;
 	else
-		line = code_line(ci, (ip - base) / 2);
+		line = code_line(ci, (ip - base) / l->code_unit_size);
 	ret->function = ci->qualname;
 	ret->filename = ci->filename;
 	ret->line = line;
@@ -648,7 +658,7 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 			pyag_error_destroy(err);
 			break;
 		}
-		next &= TAG_MASK;
+		next &= ~l->stackref_tag_mask;
 		if (next == obj)
 			break;
 		obj = next;
@@ -760,13 +770,13 @@ static void read_awaited_by(struct walker *w, struct task_rec *t,
 			      (unsigned long long)mask, (unsigned long long)used);
 		return;
 	}
-	size_t nslots = (size_t)mask + 1;
-	uint64_t *entries = malloc(nslots * 16);
+	size_t nslots = (size_t)mask + 1, esize = l->set_entry_size;
+	uint8_t *entries = malloc(nslots * esize);
 	if (!entries) {
 		snapshot_nomem(w->snap, "awaited-by edges");
 		return;
 	}
-	err = pyag_reader_read(w->r, table, entries, nslots * 16);
+	err = pyag_reader_read(w->r, table, entries, nslots * esize);
 	if (err) {
 		warn_error(w, awaited_by, err, "task 0x%llx: awaited-by set table",
 			   (unsigned long long)t->addr);
@@ -779,8 +789,9 @@ static void read_awaited_by(struct walker *w, struct task_rec *t,
 	if (t->awaited_by) {
 		/* slot order: the order Python iterates the set */
 		for (size_t i = 0; i < nslots && t->nawaited_by < used; i++) {
-			uint64_t key = entries[2 * i];
-			int64_t hash = (int64_t)entries[2 * i + 1];
+			uint64_t key = get_u64(entries + i * esize, l->set_entry_key);
+			int64_t hash = (int64_t)get_u64(entries + i * esize,
+							l->set_entry_hash);
 			if (!key || hash == -1)
 				continue;  /* empty or deleted (dummy) slot */
 			t->awaited_by[t->nawaited_by++] = key;

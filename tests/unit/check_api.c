@@ -100,7 +100,7 @@ static struct pyag_error *run(struct pyag_session *s, struct text *t, int *statu
 START_TEST(test_capture_accessors)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct pyag_session *s = world_session(&w);
 	struct pyag_graph *g;
 	ck_assert_ptr_null(pyag_capture(s, &g));
@@ -178,7 +178,7 @@ END_TEST
 START_TEST(test_render)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct pyag_session *s = world_session(&w);
 	struct pyag_graph *g;
 	ck_assert_ptr_null(pyag_capture(s, &g));
@@ -273,7 +273,7 @@ END_TEST
 START_TEST(test_limits)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct pyag_session *s = world_session(&w);
 	/* one frame per stack: the chains are cut, with a warning */
 	ck_assert_ptr_null(pyag_session_set_limit(s, PYAG_LIMIT_FRAMES, 1));
@@ -360,7 +360,7 @@ END_TEST
 START_TEST(test_command_select)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct pyag_session *s = world_session(&w);
 	struct text t;
 	int status = -1;
@@ -420,7 +420,7 @@ END_TEST
 START_TEST(test_command_cycle_warning)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	/* parent is awaited by child1: parent -> child1 -> parent */
 	fake_awaited_by_one(&w.py, w.parent, w.child1);
 	struct pyag_session *s = world_session(&w);

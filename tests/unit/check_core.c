@@ -296,20 +296,73 @@ END_TEST
 
 /* ---- layout ------------------------------------------------------------------ */
 
+/* The table itself: a cell per version that its kind allows, positions
+ * inside the debug offsets and none used twice, sizes named by "within". */
+START_TEST(test_layout_table)
+{
+	for (size_t v = 0; v < LAYOUT_NVERSIONS; v++) {
+		const struct layout_version *ver = &layout_versions[v];
+		ck_assert_int_eq(layout_version_index(fake_version(v)), (int)v);
+		uint8_t used_d[4096] = { 0 }, used_a[256] = { 0 };
+		for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+			const struct layout_field *f = &layout_fields[i];
+			const struct layout_cell *c = &f->cells[v];
+			ck_assert_msg(c->kind != LAYOUT_CELL_MISSING, "%s", f->name);
+			if (f->dwarf.kind == LAYOUT_Q_NONE)
+				ck_assert_msg(c->kind == LAYOUT_CELL_CONST ||
+					      c->kind == LAYOUT_CELL_ABSENT,
+					      "%s: not in DWARF, yet no constant", f->name);
+			if (c->kind == LAYOUT_CELL_DEBUG) {
+				ck_assert_msg(c->value >= 16 && c->value % 8 == 0 &&
+					      c->value + 8 <= ver->debug_offsets_size,
+					      "%s: position %lld", f->name, (long long)c->value);
+				ck_assert_msg(!used_d[c->value]++, "%s: position used twice",
+					      f->name);
+			}
+			if (c->kind == LAYOUT_CELL_ASYNCIO) {
+				ck_assert_msg(f->flags & LF_ASYNCIO, "%s", f->name);
+				ck_assert_msg(c->value >= 0 && c->value % 8 == 0 &&
+					      c->value + 8 <= ver->asyncio_debug_size,
+					      "%s: position %lld", f->name, (long long)c->value);
+				ck_assert_msg(!used_a[c->value]++, "%s: position used twice",
+					      f->name);
+			}
+			if (f->within != LAYOUT_F_NONE)
+				ck_assert_msg(layout_fields[f->within].dwarf.kind == LAYOUT_Q_SIZE,
+					      "%s: within a field that is not a size", f->name);
+		}
+	}
+	/* the struct's members are the table's rows, in its order */
+	ck_assert_uint_eq(layout_fields[0].offset, offsetof(struct pyag_layout, free_threaded));
+	for (size_t i = 1; i < LAYOUT_NFIELDS; i++)
+		ck_assert_uint_gt(layout_fields[i].offset, layout_fields[i - 1].offset);
+	ck_assert_str_eq(layout_field_struct(&layout_fields[LAYOUT_F_task_node]), "TaskObj");
+}
+END_TEST
+
 START_TEST(test_layout_good)
 {
 	struct fake_py py;
-	fake_py_init(&py, 0x030e0af0);
+	fake_py_init(&py, fake_version(_i));
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, py.m, &r));
 	struct pyag_layout l;
-	ck_assert_ptr_null(layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l));
+	struct pyag_error *err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
+	ck_assert_msg(!err, "%s", pyag_error_message(err));
 	ck_assert(l.have_asyncio);
+	ck_assert_uint_eq(l.version, fake_version(_i));
 	ck_assert_uint_eq(l.task_node, 152);
 	ck_assert_uint_eq(l.gen_iframe, 72);
 	ck_assert_uint_eq(l.frame_owner, 74);
-	ck_assert_int_eq(l.frame_state_yield_from, -1);
+	ck_assert_int_eq(l.frame_state_yield_from,
+			 layout_versions[_i].minor == 14 ? -1 : 2);
+	ck_assert_uint_eq(l.yield_from_slot, layout_versions[_i].minor == 14 ? 1 : 2);
 	ck_assert_uint_eq(l.unicode_compact_size, 56);
+	/* every field where the fake put it */
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++)
+		ck_assert_msg(layout_field_get(&l, &layout_fields[i]) ==
+			      layout_field_get(&py.l, &layout_fields[i]),
+			      "%s", layout_fields[i].name);
 	pyag_reader_destroy(r);
 	fake_py_deinit(&py);
 }
@@ -318,12 +371,14 @@ END_TEST
 START_TEST(test_layout_rejects)
 {
 	struct fake_py py;
-	fake_py_init(&py, 0x030e0af0);
+	fake_py_init(&py, fake_version(_i));
+	uint64_t task_size_at = fake_debug_pos(&py, LAYOUT_F_task_size);
+	uint64_t task_node_at = fake_debug_pos(&py, LAYOUT_F_task_node);
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, py.m, &r));
 	struct pyag_layout l;
 	/* an offset outside its struct */
-	fake_w64(py.m, py.asyncio_debug + 48, 4000);  /* task_node > sizeof(TaskObj) */
+	fake_w64(py.m, task_node_at, 4000);  /* task_node > sizeof(TaskObj) */
 	struct pyag_error *err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
 	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "task_node"));
@@ -332,15 +387,16 @@ START_TEST(test_layout_rejects)
 	/* inside a struct declared huge, but beyond what the walker reads of
 	 * it (found by the image fuzz target: an out-of-bounds index) */
 	uint64_t task_size;
-	ck_assert_ptr_null(reader_read_u64(r, py.asyncio_debug, &task_size));
-	fake_w64(py.m, py.asyncio_debug, 100000);
-	fake_w64(py.m, py.asyncio_debug + 48, 65536);
+	ck_assert_ptr_null(reader_read_u64(r, task_size_at, &task_size));
+	fake_w64(py.m, task_size_at, 100000);
+	fake_w64(py.m, task_node_at, 65536);
 	pyag_reader_invalidate(r);
 	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
 	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "beyond the 4096 bytes"));
 	pyag_error_destroy(err);
-	fake_w64(py.m, py.asyncio_debug, task_size);
+	fake_w64(py.m, task_size_at, task_size);
+	fake_w64(py.m, task_node_at, py.l.task_node);
 	pyag_reader_invalidate(r);
 	/* 3.13: no asyncio graph support */
 	fake_w64(py.m, py.runtime + 8, 0x030d12f0);
@@ -350,7 +406,7 @@ START_TEST(test_layout_rejects)
 	pyag_error_destroy(err);
 	pyag_reader_invalidate(r);
 	/* a future minor version we do not know */
-	fake_w64(py.m, py.runtime + 8, 0x031000f0);
+	fake_w64(py.m, py.runtime + 8, fake_version(LAYOUT_NVERSIONS - 1) + (1u << 16));
 	err = layout_from_debug_offsets(r, py.runtime, py.asyncio_debug, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
 	pyag_error_destroy(err);
@@ -370,7 +426,7 @@ END_TEST
 START_TEST(test_walk_records)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	struct snapshot snap;
 	walk_world(&w, &snap);
 	ck_assert_uint_eq(snap.nwarnings, 0);
@@ -445,7 +501,7 @@ static char *render_with(struct world *w, const struct pyag_render_options *o, l
 START_TEST(test_format_callgraph)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	struct pyag_render_options o = PYAG_INIT_RENDER_OPTIONS;
 	char *s = render_with(&w, &o, 2, 0);
 	char expect[2048];
@@ -492,7 +548,7 @@ END_TEST
 START_TEST(test_format_tree_table)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	struct pyag_render_options o = PYAG_INIT_RENDER_OPTIONS;
 	char *s = render_with(&w, &o, -1, 1);
 	/* pstree rules: the awaiter's stack (outermost first) leads to its
@@ -533,10 +589,11 @@ START_TEST(test_walk_hostile_list)
 {
 	bool found;
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	/* make child2's node point back to child1: a loop that never returns
 	 * to the head */
-	fake_w64(w.py.m, w.child2 + 152, w.child1 + 152);
+	uint64_t node = w.py.l.task_node;
+	fake_w64(w.py.m, w.child2 + node, w.child1 + node);
 	struct snapshot snap;
 	walk_world(&w, &snap);
 	ck_assert_uint_ge(snap.nwarnings, 1);
@@ -547,7 +604,7 @@ START_TEST(test_walk_hostile_list)
 	uint64_t bare1 = fake_alloc(w.py.m, 16), bare2 = fake_alloc(w.py.m, 16);
 	fake_w64(w.py.m, bare1, bare2);
 	fake_w64(w.py.m, bare2, bare1);
-	fake_w64(w.py.m, w.child2 + 152, bare1);
+	fake_w64(w.py.m, w.child2 + node, bare1);
 	walk_world(&w, &snap);
 	found = false;
 	for (size_t i = 0; i < snap.nwarnings; i++)
@@ -555,12 +612,12 @@ START_TEST(test_walk_hostile_list)
 	ck_assert(found);
 	snapshot_deinit(&snap);
 	/* a NULL link */
-	fake_w64(w.py.m, w.child2 + 152, 0);
+	fake_w64(w.py.m, w.child2 + node, 0);
 	walk_world(&w, &snap);
 	ck_assert_ptr_nonnull(strstr(snap.warnings[0].message, "NULL link"));
 	snapshot_deinit(&snap);
 	/* a coroutine awaiting itself ends the chain, no hang */
-	fake_w64(w.py.m, w.child1 + 128, w.child1);  /* coro = task: not a coroutine */
+	fake_w64(w.py.m, w.child1 + w.py.l.task_coro, w.child1);  /* coro = task: not a coroutine */
 	walk_world(&w, &snap);
 	ck_assert_uint_eq(snap.tasks[1].nframes, 0);
 	snapshot_deinit(&snap);
@@ -569,9 +626,9 @@ START_TEST(test_walk_hostile_list)
 	found = false;
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w.py.m, &r));
-	ck_assert_ptr_null(reader_read_u64(r, w.child2 + 96, &set));
+	ck_assert_ptr_null(reader_read_u64(r, w.child2 + w.py.l.task_awaited_by, &set));
 	pyag_reader_destroy(r);
-	fake_w64(w.py.m, set + 32, (1ull << 40) - 1);
+	fake_w64(w.py.m, set + w.py.l.set_mask, (1ull << 40) - 1);
 	walk_world(&w, &snap);
 	for (size_t i = 0; i < snap.nwarnings; i++)
 		found |= strstr(snap.warnings[i].message, "corrupt") != NULL;
@@ -584,7 +641,7 @@ END_TEST
 START_TEST(test_graph_cycles)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, fake_version(_i));
 	/* parent is awaited by child1: parent -> child1 -> parent */
 	fake_awaited_by_one(&w.py, w.parent, w.child1);
 	struct snapshot snap;
@@ -682,13 +739,14 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_glob);
 	tcase_add_test(tc, test_u64map);
 	tcase_add_test(tc, test_intern_arena);
-	tcase_add_test(tc, test_layout_good);
-	tcase_add_test(tc, test_layout_rejects);
-	tcase_add_test(tc, test_walk_records);
-	tcase_add_test(tc, test_format_callgraph);
-	tcase_add_test(tc, test_format_tree_table);
-	tcase_add_test(tc, test_walk_hostile_list);
-	tcase_add_test(tc, test_graph_cycles);
+	tcase_add_test(tc, test_layout_table);
+	tcase_add_loop_test(tc, test_layout_good, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_layout_rejects, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_walk_records, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_format_callgraph, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_format_tree_table, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_walk_hostile_list, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_graph_cycles, 0, LAYOUT_NVERSIONS);
 	suite_add_tcase(s, tc);
 	return s;
 }

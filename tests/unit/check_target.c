@@ -53,7 +53,7 @@ static struct pyag_error *locate(struct world *w, struct symbols *sym,
 START_TEST(test_target_symbol)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct symbols sym = { w.py.runtime, w.py.asyncio_debug };
 	struct target t;
 	ck_assert_ptr_null(locate(&w, &sym, NULL, 0, &t));
@@ -68,7 +68,7 @@ END_TEST
 START_TEST(test_target_scan)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	/* a symbol that does not point at the debug cookie is not believed:
 	 * the writable memory the caller maps is scanned for it */
 	struct symbols sym = { w.parent, w.py.asyncio_debug };
@@ -91,7 +91,7 @@ END_TEST
 START_TEST(test_target_not_python)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct symbols sym = { 0, 0 };
 	/* memory without the cookie */
 	struct pyag_mapping maps[2] = {
@@ -146,7 +146,7 @@ static struct pyag_error *capture_without_asyncio(struct world *w, const char *m
 START_TEST(test_target_no_asyncio)
 {
 	struct world w;
-	build_world(&w);
+	build_world(&w, WORLD_VERSION);
 	struct pyag_error *err = capture_without_asyncio(&w, NULL);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_NO_ASYNCIO);
 	ck_assert_str_eq(pyag_error_message(err),

@@ -117,39 +117,75 @@ int fake_read(void *arg, uint64_t addr, void *buf, size_t size)
 
 /* ---- the interpreter ---- */
 
-/* the 3.14.10 values of _Py_DebugOffsets */
-enum {
-	RT_SIZE = 316616, RT_INTERPS = 808,
-	IS_SIZE = 225864, IS_ID = 7280, IS_NEXT = 7272, IS_THREADS = 7344,
-	IS_ATASKS = 7000,
-	TS_SIZE = 832, TS_NEXT = 8, TS_INTERP = 16, TS_FRAME = 72, TS_TID = 152,
-	TS_NATIVE = 160, TS_ASIZE = 936, TS_LOOP = 864, TS_RUNNING = 872,
-	TS_TASKS = 880,
-	FR_SIZE = 88, FR_PREV = 8, FR_EXEC = 0, FR_IP = 56, FR_OWNER = 74, FR_SP = 64,
-	CO_SIZE = 216, CO_FILE = 112, CO_NAME = 120, CO_QUAL = 128, CO_LT = 136,
-	CO_FIRST = 68, CO_CODE = 208,
-	OB_TYPE = 8, TP_SIZE = 416, TP_NAME = 24, TP_FLAGS = 168,
-	SET_SIZE = 200, SET_USED = 24, SET_TABLE = 40, SET_MASK = 32,
-	LG_SIZE = 32, LG_TAG = 16, LG_DIGIT = 24,
-	BY_SIZE = 40, BY_LEN = 16, BY_SVAL = 32,
-	UN_SIZE = 64, UN_STATE = 32, UN_LEN = 16, UN_ASCII = 40,
-	GEN_SIZE = 160, GEN_FRAME = 72, GEN_STATE = 67,
-	TK_SIZE = 168, TK_NAME = 136, TK_AWBY = 96, TK_ISTASK = 108, TK_ISSET = 109,
-	TK_CORO = 128, TK_NODE = 152,
-};
-
-static void put_pos(uint8_t *raw, unsigned pos, uint64_t v)
+/* The offsets of the synthetic interpreter: 3.14.10's (but for
+ * interpreters.head), whatever the version: the image is made up. Where
+ * the debug offsets publish them is the version's column of the table, and
+ * so are the constants. */
+static void synthetic_layout(struct pyag_layout *l, uint64_t version)
 {
-	memcpy(raw + pos, &v, 8);
+	*l = (struct pyag_layout){
+		.version = version, .source = "debug-offsets", .have_asyncio = true,
+		/* (interpreters.head: after the debug offsets of any version) */
+		.runtime_size = 316616, .runtime_interpreters_head = 1016,
+		.interp_size = 225864, .interp_id = 7280, .interp_next = 7272,
+		.interp_threads_head = 7344,
+		.tstate_size = 832, .tstate_next = 8, .tstate_interp = 16,
+		.tstate_current_frame = 72, .tstate_thread_id = 152,
+		.tstate_native_thread_id = 160,
+		.frame_size = 88, .frame_previous = 8, .frame_executable = 0,
+		.frame_instr_ptr = 56, .frame_owner = 74, .frame_stackpointer = 64,
+		.code_size = 216, .code_filename = 112, .code_name = 120,
+		.code_qualname = 128, .code_linetable = 136, .code_firstlineno = 68,
+		.code_code_adaptive = 208,
+		.obj_type = 8, .type_size = 416, .type_name = 24, .type_flags = 168,
+		.tuple_size = 40, .tuple_item = 32, .tuple_ob_size = 16,
+		.set_size = 200, .set_used = 24, .set_table = 40, .set_mask = 32,
+		.long_size = 32, .long_tag = 16, .long_digit = 24,
+		.bytes_size = 40, .bytes_ob_size = 16, .bytes_sval = 32,
+		.unicode_size = 64, .unicode_state = 32, .unicode_length = 16,
+		.unicode_ascii_size = 40, .unicode_compact_size = 56,
+		.gen_size = 160, .gen_iframe = 72, .gen_frame_state = 67,
+		.llist_next = 0, .llist_prev = 8,
+		.task_size = 168, .task_name = 136, .task_awaited_by = 96,
+		.task_is_task = 108, .task_awaited_by_is_set = 109,
+		.task_coro = 128, .task_node = 152,
+		.ainterp_size = 225864, .ainterp_tasks_head = 7000,
+		.athread_size = 936, .athread_running_loop = 864,
+		.athread_running_task = 872, .athread_tasks_head = 880,
+	};
+	int column = layout_version_index(version);
+	if (column < 0)
+		abort();  /* a bug in the test */
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+		const struct layout_field *f = &layout_fields[i];
+		if (f->cells[column].kind == LAYOUT_CELL_CONST)
+			layout_field_set(l, f, layout_cell_const(&f->cells[column], false));
+	}
+}
+
+uint64_t fake_version(size_t column)
+{
+	return 0x030000f0ull | (uint64_t)layout_versions[column].minor << 16;
+}
+
+uint64_t fake_debug_pos(const struct fake_py *py, unsigned field)
+{
+	int column = layout_version_index(py->version);
+	const struct layout_cell *c = &layout_fields[field].cells[column];
+	if (c->kind == LAYOUT_CELL_DEBUG)
+		return py->runtime + (uint64_t)c->value;
+	if (c->kind == LAYOUT_CELL_ASYNCIO)
+		return py->asyncio_debug + (uint64_t)c->value;
+	abort();  /* not published by this version */
 }
 
 static uint64_t make_type(struct fake_py *py, const char *name, uint64_t flags)
 {
-	uint64_t t = fake_alloc(py->m, TP_SIZE);
+	uint64_t t = fake_alloc(py->m, py->l.type_size);
 	uint64_t s = fake_alloc(py->m, strlen(name) + 1);
 	fake_write(py->m, s, name, strlen(name) + 1);
-	fake_w64(py->m, t + TP_NAME, s);
-	fake_w64(py->m, t + TP_FLAGS, flags);
+	fake_w64(py->m, t + py->l.type_name, s);
+	fake_w64(py->m, t + py->l.type_flags, flags);
 	return t;
 }
 
@@ -158,54 +194,43 @@ void fake_py_init(struct fake_py *py, uint64_t version)
 	memset(py, 0, sizeof(*py));
 	py->m = fake_create();
 	py->version = version;
-	uint8_t raw[760] = { 0 };
+	synthetic_layout(&py->l, version);
+	const struct pyag_layout *l = &py->l;
+	const struct layout_version *v = &layout_versions[layout_version_index(version)];
+	/* the debug offsets: each field at its position in this version */
+	uint8_t raw[4096] = { 0 }, araw[256] = { 0 };
 	memcpy(raw, "xdebugpy", 8);
-	put_pos(raw, 8, version);
-	static const unsigned pos_val[][2] = {
-		{ 24, RT_SIZE }, { 40, RT_INTERPS },
-		{ 48, IS_SIZE }, { 56, IS_ID }, { 64, IS_NEXT }, { 72, IS_THREADS },
-		{ 176, TS_SIZE }, { 192, TS_NEXT }, { 200, TS_INTERP }, { 208, TS_FRAME },
-		{ 216, TS_TID }, { 224, TS_NATIVE },
-		{ 248, FR_SIZE }, { 256, FR_PREV }, { 264, FR_EXEC }, { 272, FR_IP },
-		{ 288, FR_OWNER }, { 296, FR_SP },
-		{ 312, CO_SIZE }, { 320, CO_FILE }, { 328, CO_NAME }, { 336, CO_QUAL },
-		{ 344, CO_LT }, { 352, CO_FIRST }, { 384, CO_CODE },
-		{ 400, 16 }, { 408, OB_TYPE },
-		{ 416, TP_SIZE }, { 424, TP_NAME }, { 440, TP_FLAGS },
-		{ 448, 40 }, { 456, 32 }, { 464, 16 },
-		{ 496, SET_SIZE }, { 504, SET_USED }, { 512, SET_TABLE }, { 520, SET_MASK },
-		{ 568, LG_SIZE }, { 576, LG_TAG }, { 584, LG_DIGIT },
-		{ 592, BY_SIZE }, { 600, BY_LEN }, { 608, BY_SVAL },
-		{ 616, UN_SIZE }, { 624, UN_STATE }, { 632, UN_LEN }, { 640, UN_ASCII },
-		{ 664, GEN_SIZE }, { 680, GEN_FRAME }, { 688, GEN_STATE },
-		{ 696, 0 }, { 704, 8 },
-	};
-	for (size_t i = 0; i < sizeof(pos_val) / sizeof(pos_val[0]); i++)
-		put_pos(raw, pos_val[i][0], pos_val[i][1]);
+	memcpy(raw + 8, &version, 8);
+	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
+		const struct layout_field *f = &layout_fields[i];
+		const struct layout_cell *c = &f->cells[layout_version_index(version)];
+		uint64_t val = (uint64_t)layout_field_get(l, f);
+		if (c->kind == LAYOUT_CELL_DEBUG)
+			memcpy(raw + c->value, &val, 8);
+		else if (c->kind == LAYOUT_CELL_ASYNCIO)
+			memcpy(araw + c->value, &val, 8);
+	}
 	py->runtime = fake_alloc(py->m, 1024);
-	fake_write(py->m, py->runtime, raw, sizeof(raw));
-	uint8_t araw[104];
-	uint64_t av[13] = { TK_SIZE, TK_NAME, TK_AWBY, TK_ISTASK, TK_ISSET, TK_CORO,
-			    TK_NODE, IS_SIZE, IS_ATASKS, TS_ASIZE, TS_LOOP, TS_RUNNING,
-			    TS_TASKS };
-	memcpy(araw, av, sizeof(araw));
-	py->asyncio_debug = fake_alloc(py->m, sizeof(araw));
-	fake_write(py->m, py->asyncio_debug, araw, sizeof(araw));
+	fake_write(py->m, py->runtime, raw, v->debug_offsets_size);
+	py->asyncio_debug = fake_alloc(py->m, v->asyncio_debug_size);
+	fake_write(py->m, py->asyncio_debug, araw, v->asyncio_debug_size);
 	py->interp = fake_alloc(py->m, 8192);
-	py->tstate = fake_alloc(py->m, TS_ASIZE);
-	fake_w64(py->m, py->runtime + RT_INTERPS, py->interp);
-	fake_w64(py->m, py->interp + IS_THREADS, py->tstate);
-	fake_w64(py->m, py->interp + IS_ID, 0);
-	fake_w64(py->m, py->tstate + TS_TID, 0x7f0011223344ull);
-	fake_w64(py->m, py->tstate + TS_NATIVE, 4242);
-	fake_w64(py->m, py->tstate + TS_INTERP, py->interp);
+	py->tstate = fake_alloc(py->m, l->athread_size);
+	fake_w64(py->m, py->runtime + l->runtime_interpreters_head, py->interp);
+	fake_w64(py->m, py->interp + l->interp_threads_head, py->tstate);
+	fake_w64(py->m, py->interp + l->interp_id, 0);
+	fake_w64(py->m, py->tstate + l->tstate_thread_id, 0x7f0011223344ull);
+	fake_w64(py->m, py->tstate + l->tstate_native_thread_id, 4242);
+	fake_w64(py->m, py->tstate + l->tstate_interp, py->interp);
 	/* empty circular lists */
-	fake_w64(py->m, py->tstate + TS_TASKS, py->tstate + TS_TASKS);
-	fake_w64(py->m, py->tstate + TS_TASKS + 8, py->tstate + TS_TASKS);
-	fake_w64(py->m, py->interp + IS_ATASKS, py->interp + IS_ATASKS);
-	fake_w64(py->m, py->interp + IS_ATASKS + 8, py->interp + IS_ATASKS);
-	py->type_str = make_type(py, "str", 1ull << 28);
-	py->type_int = make_type(py, "int", 1ull << 24);
+	uint64_t th = py->tstate + l->athread_tasks_head;
+	uint64_t ih = py->interp + l->ainterp_tasks_head;
+	fake_w64(py->m, th + l->llist_next, th);
+	fake_w64(py->m, th + l->llist_prev, th);
+	fake_w64(py->m, ih + l->llist_next, ih);
+	fake_w64(py->m, ih + l->llist_prev, ih);
+	py->type_str = make_type(py, "str", l->type_flag_str);
+	py->type_int = make_type(py, "int", l->type_flag_long);
 	py->type_coro = make_type(py, "coroutine", 0);
 	py->type_gen = make_type(py, "generator", 0);
 	py->type_code = make_type(py, "code", 0);
@@ -225,21 +250,24 @@ static uint64_t new_object(struct fake_py *py, uint64_t type, size_t size)
 {
 	uint64_t o = fake_alloc(py->m, size);
 	fake_w64(py->m, o, 1);  /* refcount */
-	fake_w64(py->m, o + OB_TYPE, type);
+	fake_w64(py->m, o + py->l.obj_type, type);
 	return o;
 }
 
 uint64_t fake_str(struct fake_py *py, const uint32_t *cps, size_t n, int kind)
 {
+	const struct pyag_layout *l = &py->l;
 	bool ascii = kind == 1;
 	for (size_t i = 0; i < n && ascii; i++)
 		ascii = cps[i] < 0x80;
-	size_t hdr = ascii ? UN_ASCII : UN_ASCII + 16;
+	size_t hdr = ascii ? l->unicode_ascii_size : l->unicode_compact_size;
 	uint64_t o = new_object(py, py->type_str, hdr + (n + 1) * (size_t)kind);
-	fake_w64(py->m, o + UN_LEN, n);
+	fake_w64(py->m, o + l->unicode_length, n);
 	/* interned 0, kind, compact 1, ascii */
-	uint32_t state = ((uint32_t)kind << 2) | (1u << 5) | (ascii ? 1u << 6 : 0);
-	fake_w32(py->m, o + UN_STATE, state);
+	uint32_t state = ((uint32_t)kind << l->unicode_kind_shift) |
+			 (1u << l->unicode_compact_bit) |
+			 (ascii ? 1u << l->unicode_ascii_bit : 0);
+	fake_w32(py->m, o + l->unicode_state, state);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t a = o + hdr + i * (size_t)kind;
 		if (kind == 1)
@@ -266,26 +294,36 @@ uint64_t fake_ascii(struct fake_py *py, const char *s)
 
 uint64_t fake_int(struct fake_py *py, uint64_t v)
 {
-	uint64_t o = new_object(py, py->type_int, LG_SIZE + 8);
-	unsigned nd = v == 0 ? 0 : v < (1u << 30) ? 1 : 2;
-	fake_w64(py->m, o + LG_TAG, ((uint64_t)nd << 3) | (v == 0 ? 1 : 0));
-	fake_w32(py->m, o + LG_DIGIT, (uint32_t)(v & 0x3fffffff));
-	fake_w32(py->m, o + LG_DIGIT + 4, (uint32_t)(v >> 30));
+	const struct pyag_layout *l = &py->l;
+	uint64_t mask = (1ull << l->long_digit_shift) - 1;
+	unsigned nd = 0;
+	for (uint64_t x = v; x; x >>= l->long_digit_shift)
+		nd++;
+	uint64_t o = new_object(py, py->type_int, l->long_size + 16);
+	/* sign: 0 positive, 1 zero */
+	fake_w64(py->m, o + l->long_tag,
+		 ((uint64_t)nd << l->long_ndigits_shift) | (v == 0 ? 1 : 0));
+	for (unsigned i = 0; i < nd; i++) {
+		uint32_t d = (uint32_t)((v >> (i * l->long_digit_shift)) & mask);
+		fake_write(py->m, o + l->long_digit + i * l->long_digit_size, &d,
+			   l->long_digit_size);
+	}
 	return o;
 }
 
 uint64_t fake_bytes(struct fake_py *py, const uint8_t *b, size_t n)
 {
-	uint64_t o = new_object(py, py->type_bytes, BY_SVAL + n + 1);
-	fake_w64(py->m, o + BY_LEN, n);
+	uint64_t o = new_object(py, py->type_bytes, py->l.bytes_sval + n + 1);
+	fake_w64(py->m, o + py->l.bytes_ob_size, n);
 	if (n)
-		fake_write(py->m, o + BY_SVAL, b, n);
+		fake_write(py->m, o + py->l.bytes_sval, b, n);
 	return o;
 }
 
 uint64_t fake_code(struct fake_py *py, const char *qualname, const char *filename,
 		   int firstlineno, unsigned nunits)
 {
+	const struct pyag_layout *l = &py->l;
 	/* entry per code unit: code 13 (no column), length 1, line delta
 	 * +0 for the first, +1 after: svarint(+1) = 2 */
 	uint8_t *lt = malloc(nunits * 2);
@@ -295,115 +333,132 @@ uint64_t fake_code(struct fake_py *py, const char *qualname, const char *filenam
 	}
 	uint64_t ltb = fake_bytes(py, lt, nunits * 2);
 	free(lt);
-	uint64_t o = new_object(py, py->type_code, CO_SIZE + nunits * 2);
-	fake_w64(py->m, o + CO_QUAL, fake_ascii(py, qualname));
-	fake_w64(py->m, o + CO_NAME, fake_ascii(py, qualname));
-	fake_w64(py->m, o + CO_FILE, fake_ascii(py, filename));
-	fake_w64(py->m, o + CO_LT, ltb);
-	fake_w32(py->m, o + CO_FIRST, (uint32_t)firstlineno);
+	uint64_t o = new_object(py, py->type_code,
+				l->code_size + nunits * l->code_unit_size);
+	fake_w64(py->m, o + l->code_qualname, fake_ascii(py, qualname));
+	fake_w64(py->m, o + l->code_name, fake_ascii(py, qualname));
+	fake_w64(py->m, o + l->code_filename, fake_ascii(py, filename));
+	fake_w64(py->m, o + l->code_linetable, ltb);
+	fake_w32(py->m, o + l->code_firstlineno, (uint32_t)firstlineno);
 	return o;
+}
+
+static uint64_t code_unit_addr(const struct fake_py *py, uint64_t code, unsigned unit)
+{
+	return code + py->l.code_code_adaptive + (uint64_t)unit * py->l.code_unit_size;
 }
 
 uint64_t fake_coro(struct fake_py *py, uint64_t code, unsigned unit, uint64_t awaited)
 {
-	uint64_t o = new_object(py, py->type_coro, GEN_SIZE + 64);
-	uint64_t f = o + GEN_FRAME;
-	fake_w64(py->m, f + FR_EXEC, code | 1);  /* a tagged stack reference */
-	fake_w64(py->m, f + FR_IP, code + CO_CODE + 2 * unit);
-	fake_w8(py->m, f + FR_OWNER, 1);
-	/* value stack right after localsplus[0]: one slot */
-	uint64_t sp = f + 80 + 8;
+	const struct pyag_layout *l = &py->l;
+	uint64_t o = new_object(py, py->type_coro, l->gen_size + 64);
+	uint64_t f = o + l->gen_iframe;
+	fake_w64(py->m, f + l->frame_executable, code | 1);  /* a tagged stack reference */
+	fake_w64(py->m, f + l->frame_instr_ptr, code_unit_addr(py, code, unit));
+	fake_w8(py->m, f + l->frame_owner, (uint8_t)l->owner_generator);
+	/* localsplus[0] is the frame's last word; the value stack follows */
+	uint64_t stack = f + l->frame_size - 8;
 	if (awaited) {
-		fake_w64(py->m, f + 80, awaited);
-		fake_w64(py->m, f + FR_SP, sp);
-		fake_w8(py->m, o + GEN_STATE, 0xff);  /* -1: SUSPENDED_YIELD_FROM */
+		/* the awaited object yield_from_slot slots below the top (the
+		 * slots above it stay NULL) */
+		fake_w64(py->m, stack, awaited);
+		fake_w64(py->m, f + l->frame_stackpointer, stack + 8 * l->yield_from_slot);
+		fake_w8(py->m, o + l->gen_frame_state, (uint8_t)l->frame_state_yield_from);
 	} else {
-		fake_w64(py->m, f + FR_SP, f + 80);
-		fake_w8(py->m, o + GEN_STATE, 0xfe);  /* -2: SUSPENDED */
+		fake_w64(py->m, f + l->frame_stackpointer, stack);
+		/* SUSPENDED: the state below SUSPENDED_YIELD_FROM */
+		fake_w8(py->m, o + l->gen_frame_state,
+			(uint8_t)(l->frame_state_yield_from - 1));
 	}
 	return o;
 }
 
 uint64_t fake_task(struct fake_py *py, uint64_t name, uint64_t coro, int is_task)
 {
+	const struct pyag_layout *l = &py->l;
 	uint64_t o = new_object(py, is_task ? py->type_task : py->type_future,
-				is_task ? TK_SIZE : 112);
-	fake_w8(py->m, o + TK_ISTASK, (uint8_t)is_task);
+				is_task ? l->task_size : 112);
+	fake_w8(py->m, o + l->task_is_task, (uint8_t)is_task);
 	if (is_task) {
-		fake_w64(py->m, o + TK_NAME, name);
-		fake_w64(py->m, o + TK_CORO, coro);
+		fake_w64(py->m, o + l->task_name, name);
+		fake_w64(py->m, o + l->task_coro, coro);
 	}
 	return o;
 }
 
 void fake_awaited_by_one(struct fake_py *py, uint64_t task, uint64_t awaiter)
 {
-	fake_w64(py->m, task + TK_AWBY, awaiter);
-	fake_w8(py->m, task + TK_ISSET, 0);
+	fake_w64(py->m, task + py->l.task_awaited_by, awaiter);
+	fake_w8(py->m, task + py->l.task_awaited_by_is_set, 0);
 }
 
 void fake_awaited_by_set(struct fake_py *py, uint64_t task, const uint64_t *slots,
 			 size_t nslots)
 {
-	uint64_t set = new_object(py, py->type_set, SET_SIZE);
-	uint64_t table = fake_alloc(py->m, nslots * 16);
+	const struct pyag_layout *l = &py->l;
+	uint64_t set = new_object(py, py->type_set, l->set_size);
+	size_t esize = l->set_entry_size;
+	uint64_t table = fake_alloc(py->m, nslots * esize);
 	uint64_t dummy = new_object(py, py->type_str, 64);
 	size_t used = 0;
 	for (size_t i = 0; i < nslots; i++) {
+		uint64_t e = table + esize * i;
 		if (!slots[i])
 			continue;
 		if (slots[i] == 1) {
-			fake_w64(py->m, table + 16 * i, dummy);
-			fake_w64(py->m, table + 16 * i + 8, (uint64_t)-1);
+			fake_w64(py->m, e + l->set_entry_key, dummy);
+			fake_w64(py->m, e + l->set_entry_hash, (uint64_t)-1);
 		} else {
-			fake_w64(py->m, table + 16 * i, slots[i]);
-			fake_w64(py->m, table + 16 * i + 8, slots[i] >> 4);
+			fake_w64(py->m, e + l->set_entry_key, slots[i]);
+			fake_w64(py->m, e + l->set_entry_hash, slots[i] >> 4);
 			used++;
 		}
 	}
-	fake_w64(py->m, set + SET_USED, used);
-	fake_w64(py->m, set + SET_MASK, nslots - 1);
-	fake_w64(py->m, set + SET_TABLE, table);
-	fake_w64(py->m, task + TK_AWBY, set);
-	fake_w8(py->m, task + TK_ISSET, 1);
+	fake_w64(py->m, set + l->set_used, used);
+	fake_w64(py->m, set + l->set_mask, nslots - 1);
+	fake_w64(py->m, set + l->set_table, table);
+	fake_w64(py->m, task + l->task_awaited_by, set);
+	fake_w8(py->m, task + l->task_awaited_by_is_set, 1);
 }
 
 static void link_list(struct fake_py *py, uint64_t head, const uint64_t *tasks, size_t n)
 {
+	const struct pyag_layout *l = &py->l;
 	uint64_t prev = head;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t node = tasks[i] + TK_NODE;
-		fake_w64(py->m, prev, node);       /* prev->next */
-		fake_w64(py->m, node + 8, prev);   /* node->prev */
+		uint64_t node = tasks[i] + l->task_node;
+		fake_w64(py->m, prev + l->llist_next, node);
+		fake_w64(py->m, node + l->llist_prev, prev);
 		prev = node;
 	}
-	fake_w64(py->m, prev, head);
-	fake_w64(py->m, head + 8, prev);
+	fake_w64(py->m, prev + l->llist_next, head);
+	fake_w64(py->m, head + l->llist_prev, prev);
 }
 
 void fake_thread_tasks(struct fake_py *py, const uint64_t *tasks, size_t n)
 {
-	link_list(py, py->tstate + TS_TASKS, tasks, n);
+	link_list(py, py->tstate + py->l.athread_tasks_head, tasks, n);
 }
 
 void fake_interp_tasks(struct fake_py *py, const uint64_t *tasks, size_t n)
 {
-	link_list(py, py->interp + IS_ATASKS, tasks, n);
+	link_list(py, py->interp + py->l.ainterp_tasks_head, tasks, n);
 }
 
 uint64_t fake_frame(struct fake_py *py, uint64_t code, unsigned unit, int owner,
 		    uint64_t previous)
 {
-	uint64_t f = fake_alloc(py->m, FR_SIZE);
-	fake_w64(py->m, f + FR_EXEC, code);
-	fake_w64(py->m, f + FR_IP, code + CO_CODE + 2 * unit);
-	fake_w8(py->m, f + FR_OWNER, (uint8_t)owner);
-	fake_w64(py->m, f + FR_PREV, previous);
+	const struct pyag_layout *l = &py->l;
+	uint64_t f = fake_alloc(py->m, l->frame_size);
+	fake_w64(py->m, f + l->frame_executable, code);
+	fake_w64(py->m, f + l->frame_instr_ptr, code_unit_addr(py, code, unit));
+	fake_w8(py->m, f + l->frame_owner, (uint8_t)owner);
+	fake_w64(py->m, f + l->frame_previous, previous);
 	return f;
 }
 
 void fake_running(struct fake_py *py, uint64_t task, uint64_t top_frame)
 {
-	fake_w64(py->m, py->tstate + TS_RUNNING, task);
-	fake_w64(py->m, py->tstate + TS_FRAME, top_frame);
+	fake_w64(py->m, py->tstate + py->l.athread_running_task, task);
+	fake_w64(py->m, py->tstate + py->l.tstate_current_frame, top_frame);
 }

@@ -1,11 +1,15 @@
 /* A fake target for unit tests: a sparse memory image built in the test,
  * read through libpyag's callback reader, and builders for the objects of
- * a CPython 3.14 interpreter (offsets as the real 3.14.10 publishes them). */
+ * a CPython interpreter of any version the layout table has: its debug
+ * offsets are written from the table's column for that version (positions
+ * and constants), the objects with 3.14.10's offsets. */
 #ifndef PYAG_TEST_FAKE_H
 #define PYAG_TEST_FAKE_H
 
 #include <stdint.h>
 #include <stddef.h>
+
+#include "layout.h"
 
 struct fake_mem;
 
@@ -20,8 +24,9 @@ void fake_w8(struct fake_mem *m, uint64_t addr, uint8_t v);
 int fake_read(void *arg, uint64_t addr, void *buf, size_t size);
 extern unsigned long fake_read_calls;
 
-/* ---- a synthetic 3.14 interpreter ---- */
+/* ---- a synthetic interpreter ---- */
 struct fake_py {
+	struct pyag_layout l;   /* the layout its debug offsets describe */
 	struct fake_mem *m;
 	uint64_t runtime, asyncio_debug, interp, tstate;
 	uint64_t type_str, type_int, type_coro, type_code, type_bytes, type_task,
@@ -29,7 +34,11 @@ struct fake_py {
 	uint64_t version;
 };
 
+/* PY_VERSION_HEX of the table's column (3.minor.0) */
+uint64_t fake_version(size_t column);
 void fake_py_init(struct fake_py *py, uint64_t version);
+/* Where the debug offsets of py hold field (enum layout_field_id). */
+uint64_t fake_debug_pos(const struct fake_py *py, unsigned field);
 void fake_py_deinit(struct fake_py *py);
 /* kind 1 (latin-1 or ASCII), 2 or 4; cps are code points */
 uint64_t fake_str(struct fake_py *py, const uint32_t *cps, size_t n, int kind);

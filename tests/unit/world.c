@@ -14,10 +14,10 @@
  * running 'runner': running on the thread: block() line 31 on top of
  *         async main() line 5
  */
-void build_world(struct world *w)
+void build_world(struct world *w, uint64_t version)
 {
 	struct fake_py *py = &w->py;
-	fake_py_init(py, 0x030e0af0);
+	fake_py_init(py, version);
 	w->code_main = fake_code(py, "main", "app.py", 1, 10);
 	uint64_t code_aexit = fake_code(py, "TaskGroup._aexit", "taskgroups.py", 100, 30);
 	w->code_leaf = fake_code(py, "leaf", "app.py", 20, 5);
@@ -42,8 +42,10 @@ void build_world(struct world *w)
 	 * embedded in its coroutine object) -> a plain frame (the event loop) */
 	uint64_t rc = fake_coro(py, w->code_main, 4, 0);
 	uint64_t loop_frame = fake_frame(py, w->code_main, 9, 0, 0);
-	fake_w64(py->m, rc + 72 + 8, loop_frame);  /* previous */
-	uint64_t shim = fake_frame(py, w->code_main, 0, 4, rc + 72);  /* C-stack shim */
+	uint64_t rc_frame = rc + py->l.gen_iframe;
+	fake_w64(py->m, rc_frame + py->l.frame_previous, loop_frame);
+	uint64_t shim = fake_frame(py, w->code_main, 0,    /* a C-stack shim */
+				   py->l.owner_first_incomplete + 1, rc_frame);
 	uint64_t top = fake_frame(py, w->code_block, 1, 0, shim);
 	w->running = fake_task(py, fake_ascii(py, "runner"), rc, 1);
 	fake_running(py, w->running, top);

@@ -11,7 +11,10 @@ struct world {
 	uint64_t code_main, code_leaf, code_sleep, code_block;
 };
 
-void build_world(struct world *w);
+/* The world for an interpreter of the given PY_VERSION_HEX. */
+void build_world(struct world *w, uint64_t version);
+/* The version the API tests use. */
+#define WORLD_VERSION 0x030e0af0ull
 
 struct snapshot;
 /* Walk w into snap (the unit tests of the core). */
