@@ -356,7 +356,7 @@ char *target_asyncio_module(const struct target *t) HIDDEN;
 #include "layout.h"
 #include "dwarf_query.h"
 
-/* ---- the snapshot (walk.c) --------------------------------------------- */
+/* ---- the snapshot (snapshot.c) and the walk (walk.c) ----------------- */
 
 enum frame_kind {
 	FRAME_KIND_PLAIN = 0,       /* "" */
@@ -465,6 +465,7 @@ long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;
 long snapshot_awaiter(const struct snapshot *snap, const struct task_rec *t,
 		      uint32_t k) HIDDEN;
 struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr) HIDDEN;
+struct thread_rec *snapshot_add_thread(struct snapshot *snap) HIDDEN;
 const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n) HIDDEN;
 
 /* ---- pure functions on bytes (linetable.c, text.c) ------------------------ */

@@ -1,0 +1,89 @@
+/*
+ * The walk's context and the object readers it is built on (objects.c):
+ * bounded reads of structs, type classification, str and int objects,
+ * code objects and their line tables. Only walk.c and objects.c see this.
+ */
+#ifndef PYAG_WALKER_H
+#define PYAG_WALKER_H
+
+#include "internal.h"
+
+#define MAX_STRUCT_READ LAYOUT_MAX_STRUCT_READ
+#define MAX_LINETABLE (1u << 20)
+
+enum type_kind {
+	TYPE_OTHER = 0,
+	TYPE_COROUTINE,
+	TYPE_ASYNC_GENERATOR,
+	TYPE_GENERATOR,
+	TYPE_STR,
+	TYPE_INT,
+	TYPE_CODE,
+	TYPE_ASEND,         /* async_generator_asend: what `async for` awaits */
+	TYPE_BAD,           /* unreadable type object */
+};
+
+#define LINE_CACHE 4
+
+struct code_info {
+	const char *qualname;
+	const char *filename;
+	int32_t firstlineno;
+	uint8_t *linetable;
+	size_t linetable_len;
+	bool ok;
+	/* the last few (code unit -> line) lookups: the tasks of a big graph
+	 * are suspended at few distinct points of each code object */
+	uint64_t cached_unit[LINE_CACHE];
+	int32_t cached_line[LINE_CACHE];
+	uint8_t ncached, next_slot;
+};
+
+struct walker {
+	struct pyag_reader *r;
+	const struct pyag_layout *l;
+	const struct walk_limits *lim;
+	struct snapshot *snap;
+	struct u64map types;        /* type address -> enum type_kind */
+	struct u64map codes;        /* code address -> index into code_infos */
+	struct code_info *code_infos;
+	size_t ncodes, cap_codes;
+	size_t total_frames;
+};
+
+/* Little-endian fields of a struct read whole. */
+static inline uint64_t get_u64(const uint8_t *buf, uint64_t off)
+{
+	uint64_t v;
+	memcpy(&v, buf + off, 8);
+	return v;
+}
+
+static inline int32_t get_i32(const uint8_t *buf, uint64_t off)
+{
+	int32_t v;
+	memcpy(&v, buf + off, 4);
+	return v;
+}
+
+/* A warning "CONTEXT: what went wrong" about the object at addr, from err
+ * (consumed). Running out of memory is no warning: the walk then fails. */
+void warn_error(struct walker *w, uint64_t addr, struct pyag_error *err,
+		const char *fmt, ...) PRINTF_LIKE(4, 5) HIDDEN;
+/* Read size bytes of the object at addr (size at most MAX_STRUCT_READ). */
+struct pyag_error *read_struct(struct walker *w, uint64_t addr, uint8_t *buf,
+			       uint64_t size) HIDDEN;
+/* What the object at obj is, by its type (cached per type). */
+enum type_kind object_kind(struct walker *w, uint64_t obj) HIDDEN;
+/* A str object as interned UTF-8 (bounded by the string limit). */
+struct pyag_error *read_str(struct walker *w, uint64_t obj, const char **ret) HIDDEN;
+/* A small int object. */
+struct pyag_error *read_int(struct walker *w, uint64_t obj, uint64_t *ret,
+			    bool *negative) HIDDEN;
+/* A code object's names and line table (cached per code object); NULL
+ * when memory ran out (the snapshot says so). */
+struct code_info *code_lookup(struct walker *w, uint64_t code) HIDDEN;
+/* The line of code unit `unit` of a code object, -1 if unknown. */
+int32_t code_line(struct code_info *ci, uint64_t unit) HIDDEN;
+
+#endif /* PYAG_WALKER_H */
