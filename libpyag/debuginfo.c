@@ -20,7 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "elffile.h"
+#include "layout.h"
 
 #define MAX_NOTES (1u << 20)
 #define MAX_DEBUGLINK 4096u

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
 #include "dwarf_query.h"
 
 #ifdef HAVE_LIBDWARF

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pyag.h"
+#include "base.h"
 
 #ifndef HIDDEN
 #define HIDDEN __attribute__((visibility("hidden")))

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "elffile.h"
 
 #define MAX_PHDRS 4096u
 #define MAX_SECTIONS 65536u

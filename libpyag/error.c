@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
 
 struct pyag_error pyag_enomem = {
 	.code = PYAG_ERROR_NO_MEMORY,

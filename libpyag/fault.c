@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
 
 #ifdef PYAG_FAULT_INJECTION
 #undef malloc

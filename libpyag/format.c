@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "format.h"
 
 static const char *const kind_tags[] = { "", "async ", "async generator ", "generator " };
 static const char *const kind_names[] = { "", "async", "async generator", "generator" };

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "graph.h"
 
 struct pyag_error *graph_build(const struct snapshot *snap, struct graph *g)
 {

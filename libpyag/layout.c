@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "layout.h"
 #include "layout.h"
 
 #define COOKIE "xdebugpy"

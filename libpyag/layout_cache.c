@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "layout.h"
 #include "layout.h"
 
 #define CACHE_MAGIC "py-async-graph layout cache"

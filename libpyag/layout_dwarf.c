@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
 #include "dwarf_query.h"
 #include "layout.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "snapshot.h"
 #include "layout.h"
 
 /* ---- layouts -------------------------------------------------------------- */

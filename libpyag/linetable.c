@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "text.h"
 
 /* ---- location table (Objects/locations.md, CPython 3.11+) --------------- */
 

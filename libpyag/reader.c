@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "reader.h"
 
 /* 32 MiB at most: a capture reads each task's objects once, in list order,
  * so a bigger cache saves few reads (1,000,000 tasks: 256 MiB read 1% less)

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "reader.h"
 
 #define MAX_SEGMENTS 1000000u
 #define MAX_FILES 1000000u

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "reader.h"
 
 static struct pyag_error *permission_error(int pid)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "format.h"
 
 struct pyag_session {
 	struct pyag_host host;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "snapshot.h"
 
 void snapshot_init(struct snapshot *snap)
 {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "target.h"
 
 #define MAX_MAPS 1000000u
 #define SCAN_CHUNK (64u * 1024u)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "format.h"
 
 void tree_frame_label(struct strbuf *sb, const struct frame_rec *f)
 {

@@ -6,7 +6,7 @@
 #ifndef PYAG_WALKER_H
 #define PYAG_WALKER_H
 
-#include "internal.h"
+#include "snapshot.h"
 
 #define MAX_STRUCT_READ LAYOUT_MAX_STRUCT_READ
 #define MAX_LINETABLE (1u << 20)

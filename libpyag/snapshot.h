@@ -1,0 +1,148 @@
+/* The records a walk produces (snapshot.c), the walk (walk.c) and the
+ * choice of layout it walks with (layout_select.c). */
+#ifndef PYAG_SNAPSHOT_H
+#define PYAG_SNAPSHOT_H
+
+#include "target.h"
+#include "layout.h"
+#include "dwarf_query.h"
+#include "text.h"
+
+/* ---- the snapshot (snapshot.c) and the walk (walk.c) ----------------- */
+
+enum frame_kind {
+	FRAME_KIND_PLAIN = 0,       /* "" */
+	FRAME_KIND_ASYNC,           /* "async" */
+	FRAME_KIND_ASYNC_GENERATOR, /* "async generator" */
+	FRAME_KIND_GENERATOR,       /* "generator" */
+};
+
+struct frame_rec {
+	const char *function;   /* co_qualname (interned) */
+	const char *filename;   /* co_filename (interned) */
+	int32_t line;           /* -1: unknown */
+	uint8_t kind;
+};
+
+struct task_rec {
+	uint64_t addr;
+	bool is_task;
+	bool listed;            /* found in a task list (vs. reached as awaiter) */
+	bool running;
+	const char *name;       /* NULL for futures (interned) */
+	int64_t interp_id;
+	uint64_t native_thread_id;  /* 0: interpreter list / unknown */
+	uint64_t thread_id;
+	struct frame_rec *frames;   /* innermost first */
+	uint32_t nframes;
+	/* The outermost ncapture frames are what asyncio.capture_call_graph()
+	 * sees (it stops at an async generator's asend object); all nframes
+	 * are what python -m asyncio ps/pstree see (they follow it). */
+	uint32_t ncapture;
+	uint64_t *awaited_by;
+	/* awaited_by[k] as an index into tasks (-1: no record), filled by the
+	 * walk; NULL: look the address up */
+	int32_t *awaited_idx;
+	uint32_t nawaited_by;
+};
+
+struct thread_rec {
+	int64_t interp_id;
+	uint64_t thread_id;
+	uint64_t native_thread_id;
+	uint64_t running_task;  /* 0: none */
+};
+
+struct warning_rec {
+	enum pyag_warning_code code;
+	uint64_t address;       /* the object at fault, 0: none */
+	char *message;
+};
+
+struct snapshot {
+	struct task_rec *tasks;
+	size_t ntasks, cap_tasks;
+	struct thread_rec *threads;
+	size_t nthreads, cap_threads;
+	struct warning_rec *warnings;
+	size_t nwarnings, cap_warnings;
+	size_t warnings_dropped;
+	/* The first thing that could not be allocated during the walk, or
+	 * NULL: the walk then fails with "out of memory (WHAT)". */
+	const char *nomem;
+	struct pyag_layout layout;
+	enum pyag_target_kind kind;
+	int pid;
+	uint64_t bytes_read, read_calls;
+	double elapsed_ms;
+	unsigned attempts;      /* walks done (more than one: torn reads) */
+	char *dwarf_files;      /* the debug files the DWARF layout came from */
+	const char *runtime_how; /* how _PyRuntime was found (static) */
+	struct u64map index;    /* task/future address -> index into tasks */
+	struct intern strings;  /* function names, file names, task names */
+	struct arena mem;       /* frames and awaited-by arrays */
+};
+
+/* Walks of a process that runs while it is read, before giving up. */
+#define NO_STOP_ATTEMPTS 3u
+
+struct walk_limits {
+	size_t max_tasks;       /* per list and in total */
+	size_t max_frames;      /* per coroutine chain / thread stack */
+	size_t max_set;         /* entries of an awaited-by set */
+	size_t max_string;      /* code points of a name */
+	size_t max_threads;
+	size_t max_interpreters;
+};
+
+void walk_default_limits(struct walk_limits *lim) HIDDEN;
+struct pyag_error *walk_target(struct pyag_reader *r,
+			       const struct pyag_layout *layout,
+			       uint64_t runtime_addr,
+			       const struct walk_limits *lim,
+			       struct snapshot *snap) HIDDEN;
+void snapshot_init(struct snapshot *snap) HIDDEN;
+void snapshot_deinit(struct snapshot *snap) HIDDEN;
+void snapshot_restart(struct snapshot *snap) HIDDEN;
+/* A warning about the object at address (0: none). */
+void snapshot_warn_at(struct snapshot *snap, enum pyag_warning_code code,
+		      uint64_t address, const char *fmt, ...) PRINTF_LIKE(4, 5) HIDDEN;
+/* A warning of the layout sources. */
+void snapshot_warn(struct snapshot *snap, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
+/* Record that building what failed for lack of memory (the first one is kept). */
+void snapshot_nomem(struct snapshot *snap, const char *what) HIDDEN;
+/* Index of a task/future record by address, or -1. */
+long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;
+/* The record of t's k-th awaiter, -1 if it has none. */
+long snapshot_awaiter(const struct snapshot *snap, const struct task_rec *t,
+		      uint32_t k) HIDDEN;
+struct task_rec *snapshot_add_task(struct snapshot *snap, uint64_t addr) HIDDEN;
+struct thread_rec *snapshot_add_thread(struct snapshot *snap) HIDDEN;
+const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n) HIDDEN;
+
+/* ---- layout choice (layout_select.c) ------------------------------------ */
+
+enum layout_mode {
+	LAYOUT_AUTO = 0,    /* debug offsets, cross-checked with DWARF if found */
+	LAYOUT_OFFSETS,     /* the interpreter's debug offsets only */
+	LAYOUT_DWARF,       /* DWARF only */
+};
+
+#define MAX_DEBUG_DIRS 16
+
+struct layout_request {
+	enum layout_mode mode;
+	const char *const *debug_dirs;  /* searched first, in order */
+	size_t ndebug_dirs;
+	const char *cache_dir;          /* DWARF layouts kept here; NULL: none */
+};
+
+/* The layout by policy (o->mode): debug offsets, DWARF, or both
+ * cross-checked; drift is reported as warnings of snap, and so are the
+ * fields DWARF lacks (in the error instead when the layout is unusable
+ * without them). */
+struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
+			       const struct pyag_host *host,
+			       const struct layout_request *o, struct snapshot *snap) HIDDEN;
+
+#endif /* PYAG_SNAPSHOT_H */
