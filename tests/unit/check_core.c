@@ -723,37 +723,79 @@ START_TEST(test_intern_arena)
 }
 END_TEST
 
-static Suite *core_suite(void)
+/* One suite per module, each with its own test case. */
+static Suite *module_suite(const char *name, void (*add)(TCase *tc))
 {
-	Suite *s = suite_create("core");
-	TCase *tc = tcase_create("units");
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
+	add(tc);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+static void errors_tests(TCase *tc)
+{
 	tcase_add_test(tc, test_error_context);
+}
+
+static void reader_tests(TCase *tc)
+{
 	tcase_add_test(tc, test_reader_cache);
 	tcase_add_test(tc, test_reader_cache_bounded);
 	tcase_add_test(tc, test_reader_cache_reuses_memory);
 	tcase_add_test(tc, test_core_overlapping_segments);
 	tcase_add_test(tc, test_read_cstr);
+}
+
+static void text_tests(TCase *tc)
+{
 	tcase_add_test(tc, test_decode_line);
 	tcase_add_test(tc, test_py_repr);
 	tcase_add_test(tc, test_json_string);
 	tcase_add_test(tc, test_glob);
+}
+
+static void containers_tests(TCase *tc)
+{
 	tcase_add_test(tc, test_u64map);
 	tcase_add_test(tc, test_intern_arena);
+}
+
+/* the tests on the synthetic interpreter run for every version */
+static void layout_tests(TCase *tc)
+{
 	tcase_add_test(tc, test_layout_table);
 	tcase_add_loop_test(tc, test_layout_good, 0, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_layout_rejects, 0, LAYOUT_NVERSIONS);
+}
+
+static void walk_tests(TCase *tc)
+{
 	tcase_add_loop_test(tc, test_walk_records, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_walk_hostile_list, 0, LAYOUT_NVERSIONS);
+}
+
+static void format_tests(TCase *tc)
+{
 	tcase_add_loop_test(tc, test_format_callgraph, 0, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_format_tree_table, 0, LAYOUT_NVERSIONS);
-	tcase_add_loop_test(tc, test_walk_hostile_list, 0, LAYOUT_NVERSIONS);
+}
+
+static void graph_tests(TCase *tc)
+{
 	tcase_add_loop_test(tc, test_graph_cycles, 0, LAYOUT_NVERSIONS);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(core_suite());
+	SRunner *sr = srunner_create(module_suite("errors", errors_tests));
+	srunner_add_suite(sr, module_suite("reader", reader_tests));
+	srunner_add_suite(sr, module_suite("text", text_tests));
+	srunner_add_suite(sr, module_suite("containers", containers_tests));
+	srunner_add_suite(sr, module_suite("layout", layout_tests));
+	srunner_add_suite(sr, module_suite("walk", walk_tests));
+	srunner_add_suite(sr, module_suite("format", format_tests));
+	srunner_add_suite(sr, module_suite("graph", graph_tests));
 	srunner_run_all(sr, CK_ENV);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
