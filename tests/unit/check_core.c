@@ -1,6 +1,7 @@
 /* Unit tests of libpyag's core modules, on synthetic data. */
 #include <check.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,92 @@ START_TEST(test_core_overlapping_segments)
 	ck_assert_ptr_nonnull(err);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_FAULT);
 	pyag_error_destroy(err);
+	pyag_reader_destroy(r);
+	unlink(path);
+}
+END_TEST
+
+/* Append an ELF note (name "CORE") at *off of buf. */
+static void put_note(uint8_t *buf, size_t *off, uint32_t type, const void *desc,
+		     uint32_t descsz)
+{
+	uint32_t hdr[3] = { 5, descsz, type };
+	memcpy(buf + *off, hdr, 12);
+	memcpy(buf + *off + 12, "CORE", 5);
+	*off += 12 + 8;
+	memcpy(buf + *off, desc, descsz);
+	*off += (descsz + 3) & ~3u;
+}
+
+/* A core whose NT_FILE names the executable at exe_path and libc. */
+static void write_core_with_files(const char *path, const char *exe_path)
+{
+	uint8_t file[0x3000];
+	memset(file, 0, sizeof(file));
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)file;
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_CORE;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_phentsize = sizeof(Elf64_Phdr);
+	eh->e_phnum = 2;
+	eh->e_ehsize = sizeof(*eh);
+	size_t off = 0x400, start = off;
+	uint8_t prpsinfo[136] = { 0 };
+	memcpy(prpsinfo + 40, "python3.14", 10);
+	put_note(file, &off, 3 /* NT_PRPSINFO */, prpsinfo, sizeof(prpsinfo));
+	uint8_t nt[512] = { 0 };
+	uint64_t head[8] = { 2, 4096, 0x400000, 0x401000, 0, 0x7f0000000000, 0x7f0000001000, 0 };
+	memcpy(nt, head, sizeof(head));
+	size_t n1 = strlen(exe_path) + 1;
+	memcpy(nt + sizeof(head), exe_path, n1);
+	memcpy(nt + sizeof(head) + n1, "/lib/libc.so.6", 15);
+	put_note(file, &off, 0x46494c45 /* NT_FILE */, nt,
+		 (uint32_t)(sizeof(head) + n1 + 15));
+	Elf64_Phdr *ph = (Elf64_Phdr *)(file + sizeof(*eh));
+	ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = start, .p_filesz = off - start };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_vaddr = 0x1000,
+			      .p_filesz = 0x1000, .p_memsz = 0x1000 };
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, file, sizeof(file)), (int)sizeof(file));
+	close(fd);
+}
+
+/* --exe: the executable given stands for the one the core names when that
+ * one cannot be opened here (moved, or another machine), and only then. */
+START_TEST(test_core_exe)
+{
+	char path[] = "/tmp/pyag-core-exe-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	write_core_with_files(path, "/nonexistent/bin/python3.14");
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_core_ex(path, NULL, NULL, &r));
+	struct core_file *cf = reader_core_file(r);
+	ck_assert_uint_eq(cf->nfiles, 2);
+	ck_assert_str_eq(cf->files[0].path, "/nonexistent/bin/python3.14");
+	pyag_reader_destroy(r);
+	/* moved: the mappings of the executable are read from --exe */
+	ck_assert_ptr_null(pyag_reader_create_core_ex(path, NULL, "/bin/sh", &r));
+	cf = reader_core_file(r);
+	ck_assert_str_eq(cf->files[0].path, "/bin/sh");
+	ck_assert_str_eq(cf->files[1].path, "/lib/libc.so.6");
+	pyag_reader_destroy(r);
+	/* an --exe that is not there is an error, not ignored */
+	struct pyag_error *err = pyag_reader_create_core_ex(path, NULL, "/nonexistent/exe", &r);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "--exe /nonexistent/exe"));
+	pyag_error_destroy(err);
+	/* the executable the core names exists here: it is the one read */
+	write_core_with_files(path, "/bin/true");
+	ck_assert_ptr_null(pyag_reader_create_core_ex(path, NULL, "/bin/sh", &r));
+	ck_assert_str_eq(reader_core_file(r)->files[0].path, "/bin/true");
 	pyag_reader_destroy(r);
 	unlink(path);
 }
@@ -744,6 +831,7 @@ static void reader_tests(TCase *tc)
 	tcase_add_test(tc, test_reader_cache_bounded);
 	tcase_add_test(tc, test_reader_cache_reuses_memory);
 	tcase_add_test(tc, test_core_overlapping_segments);
+	tcase_add_test(tc, test_core_exe);
 	tcase_add_test(tc, test_read_cstr);
 }
 
