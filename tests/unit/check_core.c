@@ -129,13 +129,10 @@ END_TEST
 /* A core whose segments overlap: one reserves [0x1000, 0x4000) but holds
  * only its first page, another holds the page at 0x3000. Reads through the
  * cache (read-ahead runs across both) must find the second one's bytes. */
-START_TEST(test_core_overlapping_segments)
+/* An x86-64 ELF core header with nph program headers right after it;
+ * returns them. */
+static Elf64_Phdr *core_header(uint8_t *file, unsigned nph)
 {
-	char path[] = "/tmp/pyag-core-XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	uint8_t file[0x3000];
-	memset(file, 0, sizeof(file));
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)file;
 	memcpy(eh->e_ident, ELFMAG, SELFMAG);
 	eh->e_ident[EI_CLASS] = ELFCLASS64;
@@ -146,9 +143,19 @@ START_TEST(test_core_overlapping_segments)
 	eh->e_version = EV_CURRENT;
 	eh->e_phoff = sizeof(*eh);
 	eh->e_phentsize = sizeof(Elf64_Phdr);
-	eh->e_phnum = 2;
+	eh->e_phnum = (uint16_t)nph;
 	eh->e_ehsize = sizeof(*eh);
-	Elf64_Phdr *ph = (Elf64_Phdr *)(file + sizeof(*eh));
+	return (Elf64_Phdr *)(file + sizeof(*eh));
+}
+
+START_TEST(test_core_overlapping_segments)
+{
+	char path[] = "/tmp/pyag-core-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	uint8_t file[0x3000];
+	memset(file, 0, sizeof(file));
+	Elf64_Phdr *ph = core_header(file, 2);
 	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_vaddr = 0x1000,
 			      .p_filesz = 0x1000, .p_memsz = 0x3000 };
 	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x2000, .p_vaddr = 0x3000,
@@ -191,18 +198,7 @@ static void write_core_with_files(const char *path, const char *exe_path)
 {
 	uint8_t file[0x3000];
 	memset(file, 0, sizeof(file));
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)file;
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_CORE;
-	eh->e_machine = EM_X86_64;
-	eh->e_version = EV_CURRENT;
-	eh->e_phoff = sizeof(*eh);
-	eh->e_phentsize = sizeof(Elf64_Phdr);
-	eh->e_phnum = 2;
-	eh->e_ehsize = sizeof(*eh);
+	Elf64_Phdr *ph = core_header(file, 2);
 	size_t off = 0x400, start = off;
 	uint8_t prpsinfo[136] = { 0 };
 	memcpy(prpsinfo + 40, "python3.14", 10);
@@ -215,7 +211,6 @@ static void write_core_with_files(const char *path, const char *exe_path)
 	memcpy(nt + sizeof(head) + n1, "/lib/libc.so.6", 15);
 	put_note(file, &off, 0x46494c45 /* NT_FILE */, nt,
 		 (uint32_t)(sizeof(head) + n1 + 15));
-	Elf64_Phdr *ph = (Elf64_Phdr *)(file + sizeof(*eh));
 	ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = start, .p_filesz = off - start };
 	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_vaddr = 0x1000,
 			      .p_filesz = 0x1000, .p_memsz = 0x1000 };

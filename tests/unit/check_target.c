@@ -176,9 +176,5 @@ static Suite *target_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(target_suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(target_suite());
 }

@@ -1,5 +1,6 @@
 /* The synthetic interpreter the unit tests share. */
 #include <check.h>
+#include <stdlib.h>
 
 #include "internal.h"
 #include "world.h"
@@ -67,3 +68,12 @@ void walk_world(struct world *w, struct snapshot *snap)
 	pyag_reader_destroy(r);
 }
 
+
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

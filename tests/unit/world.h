@@ -20,4 +20,8 @@ struct snapshot;
 /* Walk w into snap (the unit tests of the core). */
 void walk_world(struct world *w, struct snapshot *snap);
 
+/* Run a Check suite (CK_ENV verbosity); the exit status of main(). */
+struct Suite;
+int run_suite(struct Suite *s);
+
 #endif
