@@ -133,9 +133,10 @@ struct pyag_session;
 PYAG_EXPORT struct pyag_error *pyag_session_create_pid(int pid,
 						       struct pyag_session **ret);
 /*
- * An ELF core file. exe: the executable that produced it, used when the
- * core's own record of its files (NT_FILE) names a path that does not
- * exist here (NULL: none). sysroot: a prefix for every file path the core
+ * An ELF core file. exe: the executable that produced it, a path here (not
+ * taken under sysroot), used when the core's own record of its files
+ * (NT_FILE) names an executable that cannot be opened here, under sysroot
+ * or as is (NULL: none). sysroot: a prefix for every file path the core
  * names (a core from another machine or a container; NULL: none).
  */
 PYAG_EXPORT struct pyag_error *pyag_session_create_core(const char *core_path,
@@ -304,7 +305,8 @@ PYAG_EXPORT struct pyag_error *pyag_graph_awaiter(const struct pyag_graph *g, si
 PYAG_EXPORT size_t pyag_graph_find(const struct pyag_graph *g, uint64_t address);
 
 /* Await cycles (deadlocks): each a list of task indices, each awaiting
- * the next and the last awaiting the first. */
+ * the next and the last awaiting the first (each task once: JSON's
+ * "cycles" repeat the first at the end, the accessors do not). */
 PYAG_EXPORT size_t pyag_graph_num_cycles(const struct pyag_graph *g);
 PYAG_EXPORT size_t pyag_graph_cycle_length(const struct pyag_graph *g, size_t c);
 PYAG_EXPORT size_t pyag_graph_cycle_task(const struct pyag_graph *g, size_t c, size_t k);
@@ -422,7 +424,7 @@ PYAG_EXPORT struct pyag_error *pyag_format_parse(const char *name,
  */
 enum pyag_message_kind {
 	PYAG_MESSAGE_WARNING = 0,   /* a warning of the graph, or its cycles */
-	PYAG_MESSAGE_STATS,         /* the --stats line */
+	PYAG_MESSAGE_STATS,         /* one line of --stats */
 };
 
 struct pyag_message {
