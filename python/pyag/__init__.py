@@ -224,7 +224,25 @@ def default_cache_dir():
 
 # ---- sessions ---------------------------------------------------------------------
 
-class Session:
+class _Closing:
+    """A library object released by close(), at the end of a with block,
+    or when Python collects it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Session(_Closing):
     """How to reach a target; exactly one of:
 
         Session(pid)                          a live process
@@ -302,19 +320,6 @@ class Session:
         if ptr:
             self._lib.pyag_session_destroy(ptr)
         self._refs.clear()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def _handle(self):
@@ -653,7 +658,7 @@ class _StyledCollector(_Collector):
         return out
 
 
-class Graph:
+class Graph(_Closing):
     """A capture of a target's asyncio graph.
 
     tasks: every task and future, in task-list order then the futures
@@ -762,19 +767,6 @@ class Graph:
         ptr, self._ptr = self._ptr, None
         if ptr:
             self._lib.pyag_graph_destroy(ptr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- lookups --
     def find(self, task):
