@@ -12,8 +12,13 @@ Standard library only; Python >= 3.11.
     root=PATH: run `chroot PATH /usr/bin/python3.X`; the scenarios are
     copied under PATH/var/tmp and every path given to the program is the
     path as seen inside the root.  Pids are the same on both sides.
+
+Also here: the other targets the tests read (gcores of live processes,
+kernel cores, the committed cores of corefiles/) and the TAP output the
+test programs write.
 """
 
+import collections
 import json
 import os
 import re
@@ -25,7 +30,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCENARIOS_DIR = os.path.normpath(os.path.join(HERE, "..", "scenarios"))
+TOP_SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
+SCENARIOS_DIR = os.path.join(TOP_SRCDIR, "tests", "scenarios")
+COREFILES_DIR = os.path.join(TOP_SRCDIR, "corefiles")
 DEFAULT_ROOT = "/var/cache/py-async-graph/sid-root"
 PYTHONS = ("3.14", "3.15")
 DEFAULT_TIMEOUT = 60.0
@@ -251,6 +258,137 @@ class Scenario:
         tmp, self.tmp = self.tmp, None
         if tmp and not self.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# cores
+
+def find_gdb():
+    """gdb: $GDB (configure says "no" when it found none), else on PATH."""
+    gdb = os.environ.get("GDB")
+    if gdb and gdb != "no":
+        return gdb
+    return shutil.which("gdb")
+
+
+def make_core(pid, directory, root=None, exe=None):
+    """gcore the live process (it keeps running) as DIRECTORY/core; None
+    without gdb or when gcore failed.  root, exe: the target's root
+    filesystem and executable (as seen from here)."""
+    gdb = find_gdb()
+    if not gdb:
+        return None
+    prefix = os.path.join(directory, "core")
+    argv = [gdb, "-q", "-nx", "-batch", "-iex", "set debuginfod enabled off"]
+    if root:
+        argv += ["-iex", "set sysroot " + root]
+    if exe:
+        argv.append(exe)
+    argv += ["-p", str(pid), "-ex", "gcore " + prefix]
+    subprocess.run(argv, capture_output=True, timeout=600)
+    return prefix if os.path.exists(prefix) else None
+
+
+KernelCore = collections.namedtuple("KernelCore", "core oracle")
+
+
+def kernel_core(python, root, directory):
+    """Run tests/integration/abort_task.py (it aborts inside a running task)
+    in DIRECTORY (under root); a KernelCore: core (the path as seen from
+    here, None when the kernel wrote none) and oracle."""
+    src = os.path.join(TOP_SRCDIR, "tests", "integration", "abort_task.py")
+    shutil.copy(src, directory)
+    inner = directory[len(root):] if root else directory
+    run_in_root(["/usr/bin/python" + python, os.path.join(inner, "abort_task.py"), inner],
+                root, timeout=120)
+    core = os.path.join(directory, "core")
+    with open(os.path.join(directory, "oracle.json"), encoding="utf-8") as f:
+        oracle = json.load(f)
+    return KernelCore(core if os.path.exists(core) else None, oracle)
+
+
+def committed_cores():
+    """The directories of corefiles/ that hold a core, sorted."""
+    return sorted(os.path.join(COREFILES_DIR, d) for d in os.listdir(COREFILES_DIR)
+                  if os.path.exists(os.path.join(COREFILES_DIR, d, "core.xz")))
+
+
+CommittedCore = collections.namedtuple("CommittedCore", "core sysroot")
+
+
+def extract_corefile(directory, tmp):
+    """Unpack a committed core and its file skeleton into tmp (with the
+    standard library only: no xz tool needed); a CommittedCore: core,
+    sysroot."""
+    import lzma
+    import tarfile
+    core = os.path.join(tmp, "core")
+    with lzma.open(os.path.join(directory, "core.xz")) as fin, open(core, "wb") as f:
+        shutil.copyfileobj(fin, f)
+    skel = os.path.join(tmp, "sysroot")
+    os.makedirs(skel)
+    with tarfile.open(os.path.join(directory, "sysroot.tar.xz")) as tar:
+        for member in tar.getmembers():
+            # our own archives: plain files and directories, relative paths
+            if member.name.startswith("/") or ".." in member.name.split("/"):
+                raise ValueError("unexpected path in %s: %s" % (directory, member.name))
+        tar.extractall(skel)
+    return CommittedCore(core, skel)
+
+
+def link_debug_file(python, root, directory):
+    """Link the interpreter's debug file (found by its build id under
+    ROOT/usr/lib/debug/.build-id) into DIRECTORY/.build-id, the layout of
+    a debug-file directory; the link's path, or None when there is no
+    debug file."""
+    exe = os.path.realpath((root or "") + "/usr/bin/python" + python)
+    notes = subprocess.run(["readelf", "-n", exe], capture_output=True, text=True).stdout
+    m = re.search(r"Build ID: ([0-9a-f]+)", notes)
+    if not m:
+        return None
+    rel = os.path.join(m.group(1)[:2], m.group(1)[2:] + ".debug")
+    real = os.path.join((root or "") + "/usr/lib/debug/.build-id", rel)
+    if not os.path.exists(real):
+        return None
+    linked = os.path.join(directory, ".build-id", rel)
+    os.makedirs(os.path.dirname(linked))
+    os.symlink(real, linked)
+    return linked
+
+
+# ---------------------------------------------------------------------------
+# TAP
+
+class Tap:
+    """Test Anything Protocol output: one line a check, the plan last."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, desc, diag=None):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, desc))
+        if not cond:
+            self.failed += 1
+            if diag:
+                for line in str(diag).splitlines()[:60]:
+                    print("# " + line)
+        sys.stdout.flush()
+        return cond
+
+    def skip(self, desc, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, desc, why))
+        sys.stdout.flush()
+
+    def diag(self, text):
+        for line in text.splitlines():
+            print("# " + line)
+        sys.stdout.flush()
+
+    def done(self):
+        print("1..%d" % self.n)
 
 
 # ---------------------------------------------------------------------------

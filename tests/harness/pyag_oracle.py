@@ -1,0 +1,249 @@
+"""A front end's output against a scenario's in-process oracle, as TAP
+checks.
+
+The oracle (oracle.json, written by the scenario itself) holds, for every
+task and future, asyncio.format_call_graph() text ("callgraph") and the
+capture_call_graph() graph ("graph"), and for each thread blocked inside a
+task, format_call_graph() there ("current").  The checks take the text a
+front end printed (the CLI, gdb, lldb: see pyag_frontends.py) and a Tap
+(pyag_harness.Tap).  Standard library only.
+"""
+
+import json
+import re
+
+# Where CPython's own tools are wrong (tests/scenarios/README.md, findings):
+# the comparison is still made, and a difference is reported as a known one.
+KNOWN_CPYTHON_DIFFERENCES = {
+    ("3.14", "threads"): "3.14's ps/pstree read only the main thread's task list",
+    ("3.14", "names"): "3.14's ps/pstree misread non-ASCII task names",
+    ("3.14", "longnames"): "3.14's ps/pstree misread non-ASCII names and cut names at 255",
+    ("3.15", "longnames"): "CPython's ps/pstree cut task names at 255 characters",
+    ("3.14", "blocked"): "ps/pstree show only the outermost frame of a running task",
+    ("3.15", "blocked"): "ps/pstree show only the outermost frame of a running task",
+    ("3.14", "futures"): "ps/pstree stop at the first plain future",
+    ("3.15", "futures"): "ps/pstree stop at the first plain future",
+    ("3.14", "cycle"): "pstree refuses to draw a graph with a cycle",
+    ("3.15", "cycle"): "pstree refuses to draw a graph with a cycle",
+}
+
+
+# ---------------------------------------------------------------------------
+# texts
+
+def split_blocks(text):
+    """The whole-process callgraph: one block per task, each starting with
+    an unindented '* ' header; blocks are separated by a blank line.
+    {task id: block without its trailing newlines}."""
+    blocks = {}
+    cur = None
+    for line in text.split("\n"):
+        if line.startswith("* "):
+            m = re.search(r"id=(0x[0-9a-f]+)\)", line)
+            cur = m.group(1) if m else None
+            blocks[cur] = [line]
+        elif cur is not None:
+            blocks[cur].append(line)
+    return {k: "\n".join(v).rstrip("\n") for k, v in blocks.items()}
+
+
+def first_diff(got, want):
+    """Where two texts first differ, for a diagnostic."""
+    a, b = got.splitlines(), want.splitlines()
+    for i in range(max(len(a), len(b))):
+        x = a[i] if i < len(a) else "<end>"
+        y = b[i] if i < len(b) else "<end>"
+        if x != y:
+            return "line %d:\n  got:    %r\n  oracle: %r" % (i + 1, x, y)
+    return "equal" if got == want else "equal lines (trailing newline differs?)"
+
+
+def tail(text, n):
+    """The last n characters of a front end's stderr, for a diagnostic."""
+    return (text or "")[-n:]
+
+
+# ---------------------------------------------------------------------------
+# the oracle
+
+def oracle_tasks(oracle):
+    """The tasks and futures the oracle has format_call_graph() text for."""
+    return [t for t in oracle["tasks"] if t.get("callgraph") is not None]
+
+
+def waiting_tasks(oracle):
+    """The tasks (not futures) of a whole-process callgraph that can be
+    compared: not running (a running task's stack is the thread's)."""
+    return [t for t in oracle_tasks(oracle)
+            if t["kind"] == "task" and not t.get("running")]
+
+
+def frames_of(graph):
+    """A capture_call_graph() node's stack as comparable tuples."""
+    return [(f["function"], f["filename"], f["line"], f["kind"])
+            for f in graph["call_stack"]]
+
+
+def current_threads(oracle):
+    """The threads blocked inside a task (native ids as strings), sorted."""
+    return sorted(oracle.get("current") or {})
+
+
+def pick_tasks(oracle, limit):
+    """Tasks and futures to select by address: all of them up to limit,
+    else an even sample of limit."""
+    tasks = [t for t in oracle_tasks(oracle) if not t.get("running")]
+    if len(tasks) > limit:
+        step = len(tasks) / float(limit)
+        tasks = [tasks[int(i * step)] for i in range(limit)]
+    return tasks
+
+
+def pick_names(oracle, limit):
+    """Tasks that can be selected by name: unique, printable names that a
+    debugger's command line passes through unchanged and that do not look
+    like an option or an address."""
+    names = {}
+    for t in oracle["tasks"]:
+        if t["kind"] == "task" and t.get("name"):
+            names.setdefault(t["name"], []).append(t)
+    picks = []
+    for name, ts in names.items():
+        t = ts[0]
+        if (len(ts) == 1 and t.get("callgraph") is not None and not t.get("running")
+                and len(name) < 200 and not name.startswith("0x")
+                and not re.search(r"[`'\"\\\x00-\x1f]|^-|^\s|\s$", name)):
+            picks.append(t)
+    return picks[:limit]
+
+
+# ---------------------------------------------------------------------------
+# checks
+
+def check_callgraph(tap, label, text, oracle, stderr="", tasks=None):
+    """Every waiting task's block of one whole-process callgraph output
+    equals its format_call_graph() text (tasks: these oracle tasks
+    instead, e.g. all those of a kernel core's oracle)."""
+    blocks = split_blocks(text)
+    want = waiting_tasks(oracle) if tasks is None else tasks
+    bad = [t for t in want if blocks.get(t["id"]) != t["callgraph"]]
+    diag = None
+    if bad:
+        t = bad[0]
+        diag = "%d of %d tasks differ; first: %s %r\n%s\n%s" % (
+            len(bad), len(want), t["id"], t["name"],
+            first_diff(blocks.get(t["id"]) or "<missing>", t["callgraph"]),
+            tail(stderr, 1000))
+    return tap.ok(want and not bad, "%s: callgraph of %d tasks equals "
+                  "format_call_graph" % (label, len(want)), diag)
+
+
+def json_problems(doc, oracle):
+    """How a --format=json document differs from capture_call_graph() and
+    the oracle's task list and cycles."""
+    ours = {t["id"]: t for t in doc["tasks"]}
+    problems = []
+    seen = set()
+
+    def compare(g):
+        if g["id"] in seen:
+            return
+        seen.add(g["id"])
+        t = ours.get(g["id"])
+        if t is None:
+            problems.append("%s missing" % g["id"])
+            return
+        if t["kind"] != g["kind"]:
+            problems.append("%s kind %s != %s" % (g["id"], t["kind"], g["kind"]))
+        if g["kind"] == "task" and t["name"] != g["name"]:
+            problems.append("%s name %r != %r" % (g["id"], t["name"], g["name"]))
+        if not t["running"]:
+            got = [(f["function"], f["filename"], f["line"], f["kind"])
+                   for f in t["call_stack"]]
+            if got != frames_of(g):
+                problems.append("%s stack %r != %r" % (g["id"], got, frames_of(g)))
+        want_by = [a["id"] for a in g["awaited_by"]]
+        if t["awaited_by"] != want_by:
+            problems.append("%s awaited_by %r != %r" % (g["id"], t["awaited_by"],
+                                                         want_by))
+        for a in g["awaited_by"]:
+            compare(a)
+
+    for t in oracle_tasks(oracle):
+        if t.get("graph"):
+            compare(t["graph"])
+    # every listed oracle task is there, also those on cycles
+    for t in oracle["tasks"]:
+        if t["id"] not in ours:
+            problems.append("%s (%s) not in the output" % (t["id"], t.get("name")))
+        elif "awaited_by_ids" in t and ours[t["id"]]["awaited_by"] != t["awaited_by_ids"]:
+            problems.append("%s awaited_by %r != %r" % (
+                t["id"], ours[t["id"]]["awaited_by"], t["awaited_by_ids"]))
+    want_cycles = oracle.get("cycles") or []
+    if want_cycles:
+        got = sorted(sorted(set(c)) for c in doc["cycles"])
+        want = sorted(sorted(set(c)) for c in want_cycles)
+        if got != want:
+            problems.append("cycles %r != %r" % (doc["cycles"], want_cycles))
+    elif doc["cycles"]:
+        problems.append("unexpected cycles %r" % doc["cycles"])
+    return problems
+
+
+def check_json(tap, label, text, oracle, kind=None):
+    """--format=json: schema 1, its keys in order, the target of this kind
+    ("live", "core"; any when None), and the graph of every oracle task."""
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        return tap.ok(False, "%s: json parses" % label, "%s\n%s" % (e, text[:500]))
+    keys = list(doc.keys())
+    if not tap.ok(keys == ["schema", "target", "threads", "tasks", "cycles",
+                           "warnings"] and doc["schema"] == 1,
+                  "%s: json schema 1 with keys in order" % label, keys):
+        return False
+    try:
+        problems = json_problems(doc, oracle)
+        got_kind = doc["target"]["kind"]
+    except (KeyError, TypeError) as e:
+        problems, got_kind = ["malformed: %r" % e], None
+    if kind is not None and got_kind != kind:
+        problems.insert(0, "target kind %s, expected %s" % (got_kind, kind))
+    return tap.ok(not problems, "%s: json graph equals capture_call_graph (%d tasks)%s"
+                  % (label, len(oracle["tasks"]),
+                     ", target kind " + kind if kind else ""),
+                  "\n".join(problems[:10]) + ("\n..." if len(problems) > 10 else ""))
+
+
+def check_current(tap, label, text, oracle, tid, stderr=""):
+    """--current on a thread blocked inside a task: exactly its
+    format_call_graph() text and one newline."""
+    want = oracle["current"][str(tid)]
+    return tap.ok(text == want + "\n", "%s: --current on thread %s equals "
+                  "format_call_graph() in its running task" % (label, tid),
+                  "%s\n%s" % (first_diff(text, want + "\n"), tail(stderr, 500)))
+
+
+def check_tasks(tap, label, tasks, stderr=""):
+    """The TASK argument: each (argument, task, text) printed exactly the
+    task's format_call_graph() text and one newline."""
+    bad = ["%s:\n%s" % (arg, first_diff(text, t["callgraph"] + "\n"))
+           for arg, t, text in tasks if text != t["callgraph"] + "\n"]
+    by_address = sum(1 for arg, t, _ in tasks if arg == t["id"])
+    return tap.ok(not bad, "%s: TASK argument (%d by address, %d by name) equals "
+                  "format_call_graph(TASK)" % (label, by_address, len(tasks) - by_address),
+                  "\n".join(bad[:3]) + "\n" + tail(stderr, 500))
+
+
+def check_outputs(tap, label, outs, oracle, kind):
+    """Everything a front end printed for one target (a
+    pyag_frontends.Outputs) that the oracle says: the whole-process
+    callgraph, the json graph, the TASK arguments, --current."""
+    if outs.callgraph is not None:
+        check_callgraph(tap, label, outs.callgraph, oracle, outs.stderr)
+    if outs.json is not None:
+        check_json(tap, label, outs.json, oracle, kind)
+    if outs.tasks:
+        check_tasks(tap, label, outs.tasks, outs.stderr)
+    for tid, text in sorted(outs.current.items()):
+        check_current(tap, label, text, oracle, tid, outs.stderr)
