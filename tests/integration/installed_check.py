@@ -214,7 +214,7 @@ def checks(tap, args, home):
                 "g = pyag.capture(int(sys.argv[1]))\n"
                 "for t in g.tasks:\n"
                 "    if t.future.kind == 'task':\n"
-                "        print(pyag.format_call_graph(g, t.future.id), end='')\n")
+                "        print(pyag.format_call_graph(g, t.future.id))\n")
         argv = ["python3", "-c", code, pid]
         rc, out, err = run(argv, home)
         d = compare_callgraph(out, oracle) if rc == 0 else describe(argv, rc, out, err)
