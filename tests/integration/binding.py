@@ -33,32 +33,14 @@ sys.path.insert(0, os.path.join(TOP_SRCDIR, "python"))
 os.environ.setdefault("PYAG_LIBRARY", LIBRARY)
 
 import pyag_harness as H  # noqa: E402
+import pyag_oracle as O  # noqa: E402
 
 import pyag  # noqa: E402
 
 
 # ---- small helpers (TAP, the CLI, oracle access) ------------------------------
 
-class Tap:
-    def __init__(self):
-        self.n = 0
-
-    def ok(self, cond, desc, diag=None):
-        self.n += 1
-        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, desc))
-        if not cond and diag:
-            for line in str(diag).splitlines()[:60]:
-                print("# " + line)
-        sys.stdout.flush()
-        return cond
-
-    def skip(self, desc, why):
-        self.n += 1
-        print("ok %d - %s # SKIP %s" % (self.n, desc, why))
-        sys.stdout.flush()
-
-    def done(self):
-        print("1..%d" % self.n)
+Tap = H.Tap
 
 
 class Runner:
@@ -84,21 +66,9 @@ class Runner:
 
 
 class I:
-    """What the checks need of the oracle and of gdb."""
-
-    @staticmethod
-    def first_diff(a, b):
-        al, bl = a.splitlines(), b.splitlines()
-        for i in range(max(len(al), len(bl))):
-            x = al[i] if i < len(al) else "<end>"
-            y = bl[i] if i < len(bl) else "<end>"
-            if x != y:
-                return "line %d:\n  got:    %r\n  want:   %r" % (i + 1, x, y)
-        return "equal"
-
-    @staticmethod
-    def oracle_tasks(oracle):
-        return [t for t in oracle["tasks"] if t.get("callgraph") is not None]
+    """What the checks need of the oracle and of gdb (the shared harness)."""
+    first_diff = staticmethod(O.first_diff)
+    oracle_tasks = staticmethod(O.oracle_tasks)
 
     @staticmethod
     def frames_of(graph):
@@ -108,14 +78,7 @@ class I:
     @staticmethod
     def make_core(pid, directory):
         """gcore the live process (it keeps running)."""
-        gdb = os.environ.get("GDB") or shutil.which("gdb")
-        if not gdb or gdb == "no":
-            return None
-        prefix = os.path.join(directory, "core")
-        subprocess.run([gdb, "-q", "-nx", "-batch", "-iex", "set debuginfod enabled off",
-                        "-p", str(pid), "-ex", "gcore " + prefix],
-                       capture_output=True, timeout=300)
-        return prefix if os.path.exists(prefix) else None
+        return H.make_core(pid, directory)
 
 
 def cli_json(runner, pid=None, core=None):
