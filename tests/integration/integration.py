@@ -414,6 +414,10 @@ def run_errors(tap, fe):
     cli_fails(["12abc"], "is not a process id", "a bad pid", exit_code=2)
     cli_fails(["4194000"], "no process with pid 4194000", "no such process")
     cli_fails(["--format=yaml", "1"], "unknown format 'yaml'", "a bad option", exit_code=2)
+    cli_fails(["--exe", "/bin/sh", "1"], "--exe applies to a core", "--exe without --core",
+              exit_code=2)
+    cli_fails(["--core", "/nonexistent.core", "--exe", "/nonexistent/python"],
+              "--exe /nonexistent/python", "an --exe that does not exist")
     sleeper = subprocess.Popen(["sleep", "600"])
     try:
         cli_fails([str(sleeper.pid)], "is not a Python process", "not a Python process")
