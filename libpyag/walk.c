@@ -485,7 +485,20 @@ static void walk_awaiters(struct walker *w)
 			if (idx)
 				idx[k] = (int32_t)p;
 		}
-		snap->tasks[i].awaited_idx = idx;
+		/* an awaiter that could not be read (a warning says why) or
+		 * was not followed (the limit) is no edge: every edge of the
+		 * graph ends at a record */
+		struct task_rec *t = &snap->tasks[i];
+		uint32_t kept = 0;
+		for (uint32_t k = 0; idx && k < n; k++) {
+			if (idx[k] < 0)
+				continue;
+			t->awaited_by[kept] = t->awaited_by[k];
+			idx[kept++] = idx[k];
+		}
+		if (idx)
+			t->nawaited_by = kept;
+		t->awaited_idx = idx;
 	}
 }
 

@@ -716,6 +716,23 @@ START_TEST(test_walk_hostile_list)
 		found |= strstr(snap.warnings[i].message, "corrupt") != NULL;
 	ck_assert(found);
 	snapshot_deinit(&snap);
+	/* an awaiter that cannot be read is a warning and no edge: every
+	 * edge of the graph ends at a record */
+	fake_py_deinit(&w.py);
+	build_world(&w, fake_version(_i));
+	const uint64_t slots[4] = { w.parent, 0xdead0000ull, 0, 0 };
+	fake_awaited_by_set(&w.py, w.child1, slots, 4);
+	walk_world(&w, &snap);
+	const struct task_rec *c1 = &snap.tasks[snapshot_find(&snap, w.child1)];
+	ck_assert_uint_eq(c1->nawaited_by, 1);
+	ck_assert_uint_eq(c1->awaited_by[0], w.parent);
+	ck_assert_int_eq(snapshot_awaiter(&snap, c1, 0), snapshot_find(&snap, w.parent));
+	found = false;
+	for (size_t i = 0; i < snap.nwarnings; i++)
+		found |= strstr(snap.warnings[i].message, "task 0xdead0000") != NULL &&
+			 snap.warnings[i].code == PYAG_WARNING_UNREADABLE;
+	ck_assert(found);
+	snapshot_deinit(&snap);
 	fake_py_deinit(&w.py);
 }
 END_TEST
