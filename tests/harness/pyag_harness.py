@@ -394,6 +394,18 @@ class Tap:
         sys.stdout.flush()
         return cond
 
+    def todo(self, cond, desc, why, diag=None):
+        """A check of a known bug (`why`): an expected failure while it
+        fails (XFAIL), an unexpected pass once it is fixed (XPASS, which
+        fails the test run: then make it a plain check)."""
+        self.n += 1
+        print("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", self.n, desc, why))
+        if not cond and diag:
+            for line in str(diag).splitlines()[:20]:
+                print("# " + line)
+        sys.stdout.flush()
+        return cond
+
     def skip(self, desc, why):
         self.n += 1
         print("ok %d - %s # SKIP %s" % (self.n, desc, why))

@@ -800,6 +800,14 @@ def check_interpreters(tap, label, python, scen, outs, pstree, ps):
            "%s: --format=threads lists thread %d with (interpreter %d) and its tasks, "
            "and with (interpreter 0), no tasks" % (label, sub_tid, sub),
            "got %r\nwant %r\n%s" % (got, want, outs["threads"][:2000]))
+    # --format=dot: every task is a node of one cluster, its thread's
+    decl = re.findall(r'^    "(0x[0-9a-f]+)" \[label=', outs["dot"], re.M)
+    dups = sorted(set(d for d in decl if decl.count(d) > 1))
+    tap.todo(not dups and sorted(decl) == sorted(t["id"] for t in oracle["tasks"]),
+             "%s: --format=dot declares each task once, in one cluster" % label,
+             "format_dot matches a thread's tasks by native thread id only: the thread "
+             "in two interpreters gets two clusters with the same tasks",
+             "declared more than once: %r" % dups)
 
 
 def run_interpreters(tap, fe):
@@ -815,7 +823,7 @@ def run_interpreters(tap, fe):
             tap.skip(label, "the scenario runs on %s only" %
                      ", ".join(H.scenario_versions("subinterpreters")))
             continue
-        formats = ("json", "callgraph", "tree", "table", "threads")
+        formats = ("json", "callgraph", "tree", "table", "threads", "dot")
         try:
             with H.Scenario("subinterpreters", python=python, root=fe.root) as scen:
                 live = {f: fe.cli(["--format=" + f], pid=scen.pid).stdout for f in formats}
