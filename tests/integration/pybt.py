@@ -58,8 +58,7 @@ Where py-bt shows something else than we do, found here:
   must have no frame for it either (no thread state, or an empty stack).
 - py-bt prints the source line of each frame (indented four spaces);
   ignored.  It cannot tell a thread's interpreter, its threading name,
-  its GIL state or a coroutine's kind; nor can it read a core without a
-  live process for pthread_getspecific() (it falls back to reading TLS).
+  its GIL state or a coroutine's kind.
 
 Any other line of py-bt's output fails the test (its format changed), as
 does a frame that differs, a frame one side has and the other not, a
