@@ -823,6 +823,10 @@ def run_interpreters(tap, fe):
             tap.skip(label, "the scenario runs on %s only" %
                      ", ".join(H.scenario_versions("subinterpreters")))
             continue
+        why = H.subinterpreters_unavailable(python, fe.root)
+        if why:
+            tap.skip(label, why)
+            continue
         formats = ("json", "callgraph", "tree", "table", "threads", "dot")
         try:
             with H.Scenario("subinterpreters", python=python, root=fe.root) as scen:

@@ -308,7 +308,11 @@ def main():
             tap.skip("py-bt %s" % python, "no %s (python%s-dbg)" % (LIBPYTHON % python, python))
             continue
         for name in SCENARIOS:
-            if python in H.scenario_versions(name):
+            why = (H.subinterpreters_unavailable(python, root)
+                   if name == "subinterpreters" else None)
+            if why:
+                tap.skip("py-bt %s %s" % (python, name), why)
+            elif python in H.scenario_versions(name):
                 jobs.append((python, name))
     # gdb spends its time searching symbols (3.14: 10-20 s a process, see
     # above), one core each: run them side by side, the longest first
