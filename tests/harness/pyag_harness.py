@@ -88,6 +88,24 @@ def python_available(python, root=None):
     return os.path.exists((root or "") + "/usr/bin/python" + python)
 
 
+SUBINTERPRETER_PROBE = """\
+from concurrent import interpreters
+interpreters.create().exec("import asyncio; asyncio.run(asyncio.sleep(0))")
+"""
+
+
+def subinterpreters_unavailable(python, root=None):
+    """Why python3.X cannot run asyncio in a subinterpreter
+    (concurrent.interpreters), or None when it can."""
+    p = run_in_root(["/usr/bin/python" + python, "-c", SUBINTERPRETER_PROBE], root,
+                    timeout=60)
+    if p.returncode == 0:
+        return None
+    err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+    return "python%s cannot run asyncio in a subinterpreter: %s" % (
+        python, err[-1] if err else "exit %d" % p.returncode)
+
+
 # ---------------------------------------------------------------------------
 # scenarios
 
@@ -391,6 +409,18 @@ class Tap:
             if diag:
                 for line in str(diag).splitlines()[:60]:
                     print("# " + line)
+        sys.stdout.flush()
+        return cond
+
+    def todo(self, cond, desc, why, diag=None):
+        """A check of a known bug (`why`): an expected failure while it
+        fails (XFAIL), an unexpected pass once it is fixed (XPASS, which
+        fails the test run: then make it a plain check)."""
+        self.n += 1
+        print("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", self.n, desc, why))
+        if not cond and diag:
+            for line in str(diag).splitlines()[:20]:
+                print("# " + line)
         sys.stdout.flush()
         return cond
 
