@@ -109,7 +109,7 @@ def main(coro_fn, task_factory=None):
     lifetime = int(os.environ.get("PYAG_SCENARIO_LIFETIME", "3600"))
     if lifetime > 0:
         signal.alarm(lifetime)
-    asyncio.run(coro_fn(), loop_factory=loop_factory(task_factory))
+    _run(coro_fn(), loop_factory(task_factory))
 
 
 def start_thread(fn, *args, name=None):
@@ -126,7 +126,7 @@ def run_loop_thread(coro_fn, *args, name=None):
     """A thread running asyncio.run(coro_fn(*args)) on a registered loop;
     coro_fn must call thread_parked() once its graph is built."""
     def body():
-        asyncio.run(coro_fn(*args), loop_factory=loop_factory())
+        _run(coro_fn(*args), loop_factory())
     return start_thread(body, name=name)
 
 
@@ -184,25 +184,25 @@ def _run_part(module, fn_name, out, scenario, part):
     asyncio.run(coro_fn(), loop_factory=loop_factory())
 
 
-def _merge_interpreters(main_part, timeout=60):
-    """Start the other interpreters, wait for their parts, write
-    oracle.json: this interpreter's part with their tasks and threads."""
+def _merge_interpreters(main_part, filenames, timeout=60):
+    """Start the other interpreters; write each oracle file with their parts."""
     started = [_start_interpreter(fn, name) for fn, name in _interpreters]
+    parts = [_part_path(part, fn) for part, _ in started for fn in filenames]
     deadline = time.monotonic() + timeout
-    while not all(os.path.exists(part) for part, _ in started):
+    while not all(os.path.exists(part) for part in parts):
         if time.monotonic() > deadline:
             raise RuntimeError("no oracle part from the other interpreters "
                                "after %ds" % timeout)
         time.sleep(0.01)
-    with open(main_part, encoding="utf-8") as f:
-        doc = json.load(f)
-    for part, t in started:
-        with open(part, encoding="utf-8") as f:
-            doc["tasks"].extend(json.load(f)["tasks"])
-        doc["threads"].append({"native_thread_id": t.native_id,
-                               "thread_name": t.name, "main": False,
-                               "exited": False})
-    _write_doc(doc, os.path.join(_state["out"], "oracle.json"))
+    for fn in filenames:
+        with open(_part_path(main_part, fn), encoding="utf-8") as f:
+            doc = json.load(f)
+        for part, t in started:
+            with open(_part_path(part, fn), encoding="utf-8") as f:
+                doc["tasks"].extend(json.load(f)["tasks"])
+            doc["threads"].append({"native_thread_id": t.native_id, "thread_name":
+                                   t.name, "main": False, "exited": False})
+        _write_doc(doc, os.path.join(_state["out"], fn))
 
 
 def keep(*objs):
@@ -218,6 +218,42 @@ def declare_cycle(futs):
 async def forever():
     """Park the calling task on a future that never completes."""
     await asyncio.get_running_loop().create_future()
+
+
+# What follows forever() was added after it: forever()'s line is in the
+# oracles of 3.14 and 3.15 (the call stack of every task parked in it),
+# which keep their content.
+
+import _graph_backport  # noqa: E402  (the graph rebuilt for 3.11-3.13)
+
+_declared = []          # (future, waiter) edges made with add_awaited_by()
+
+
+def _run(coro, factory):
+    """asyncio.run(coro, loop_factory=factory); 3.11's asyncio.run has no
+    loop_factory, its asyncio.Runner has."""
+    if sys.version_info >= (3, 12):
+        asyncio.run(coro, loop_factory=factory)
+    else:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(coro)
+
+
+def add_awaited_by(fut, waiter):
+    """asyncio.future_add_to_awaited_by(fut, waiter) (3.14+), remembered:
+    no object holds evidence of such an edge, so the backport is told of
+    it (as a "declared" edge) to stay comparable with 3.14."""
+    asyncio.future_add_to_awaited_by(fut, waiter)
+    _declared.append((fut, waiter))
+
+
+def lazy_task(loop, coro, name=None):
+    """A task of loop that does not start eagerly, whatever the loop's task
+    factory: create_task(eager_start=False) (3.14+), else a plain
+    asyncio.Task (3.12, 3.13)."""
+    if sys.version_info >= (3, 14):
+        return loop.create_task(coro, name=name, eager_start=False)
+    return asyncio.Task(coro, loop=loop, name=name)
 
 
 # ---------------------------------------------------------------------------
@@ -304,6 +340,114 @@ def _frame_entry(f):
             "line": f.f_lineno, "kind": kind}
 
 
+def _backport_frame_entry(f):
+    """_frame_entry() from what every version has (no f_generator)."""
+    return {"function": f.f_code.co_qualname, "filename": f.f_code.co_filename,
+            "line": f.f_lineno, "kind": _graph_backport.frame_kind(f)}
+
+
+class _Asyncio:
+    """The interpreter's own asyncio.graph (3.14+)."""
+
+    name = "asyncio"
+
+    def __init__(self, tasks):
+        pass
+
+    def awaiters(self, fut):
+        return list(fut._asyncio_awaited_by or ())
+
+    def evidence(self, fut):
+        return None
+
+    def capture(self, fut):
+        return asyncio.capture_call_graph(fut)
+
+    def capture_current(self, depth):
+        """capture_call_graph(depth=depth) as if called by our caller."""
+        return asyncio.capture_call_graph(depth=depth + 1)
+
+    def format(self, fut):
+        return asyncio.format_call_graph(fut)
+
+    def format_captured(self, g):
+        """format_call_graph() of an already captured graph g."""
+        real = asyncio.graph.capture_call_graph
+        asyncio.graph.capture_call_graph = lambda *a, **k: g
+        try:
+            return asyncio.format_call_graph()
+        finally:
+            asyncio.graph.capture_call_graph = real
+
+    def discard(self, fut, waiter):
+        asyncio.future_discard_from_awaited_by(fut, waiter)
+
+    def frame_entry(self, f):
+        return _frame_entry(f)
+
+
+class _Backport:
+    """The graph rebuilt from the objects (_graph_backport.py): for 3.11-3.13,
+    and on 3.14+ to check it against the real one."""
+
+    name = "backport"
+
+    def __init__(self, tasks):
+        self.index = _graph_backport.AwaitedBy(tasks, declared=_declared)
+
+    def awaiters(self, fut):
+        return list(self.index(fut) or ())
+
+    def evidence(self, fut):
+        how = {id(a): h for a, h in self.index.evidence(fut)}
+        return [how[id(a)] for a in self.awaiters(fut)]
+
+    def capture(self, fut):
+        return _graph_backport.capture_call_graph(fut, awaited_by=self.index)
+
+    def capture_current(self, depth):
+        return _graph_backport.capture_call_graph(depth=depth + 1,
+                                                  awaited_by=self.index)
+
+    def format(self, fut):
+        return _graph_backport.format_call_graph(fut, awaited_by=self.index)
+
+    def format_captured(self, g):
+        return _graph_backport.format_graph(g)
+
+    def discard(self, fut, waiter):
+        self.index.discard(fut, waiter)
+
+    def frame_entry(self, f):
+        return _backport_frame_entry(f)
+
+
+def _jobs():
+    """[(implementation class, file name)] of the oracles to write.
+
+    Python 3.11-3.13 have no asyncio.capture_call_graph(): there the graph
+    3.14 would report is rebuilt from the objects by _graph_backport.py.
+    $PYAG_ORACLE chooses: `auto` (default: the interpreter's own
+    asyncio.graph where it exists, else the backport), `asyncio`,
+    `backport`, or `both` (oracle.json as `auto`, and oracle-backport.json
+    from the backport, written by a second child of the same parent, so
+    with the same ids: tests/harness/check_backport.py compares the two on
+    3.14)."""
+    mode = os.environ.get("PYAG_ORACLE") or "auto"
+    native = hasattr(asyncio, "capture_call_graph")
+    if mode not in ("auto", "asyncio", "backport", "both"):
+        raise RuntimeError("PYAG_ORACLE=%s: expected auto, asyncio, backport "
+                           "or both" % mode)
+    if mode == "asyncio" and not native:
+        raise RuntimeError("PYAG_ORACLE=asyncio: Python %s has no "
+                           "asyncio.capture_call_graph" % platform.python_version())
+    first = _Backport if mode == "backport" or not native else _Asyncio
+    jobs = [(first, "oracle.json")]
+    if mode == "both":
+        jobs.append((_Backport, "oracle-backport.json"))
+    return jobs
+
+
 def _is_task(fut):
     return isinstance(fut, asyncio.Task)
 
@@ -313,25 +457,21 @@ def _head(fut):
             "name": fut.get_name() if _is_task(fut) else None}
 
 
-def _render_graph(g):
+def _render_graph(g, impl):
     d = _head(g.future)
-    d["call_stack"] = [_frame_entry(e.frame) for e in g.call_stack]
-    d["awaited_by"] = [_render_graph(a) for a in g.awaited_by]
+    d["call_stack"] = [impl.frame_entry(e.frame) for e in g.call_stack]
+    d["awaited_by"] = [_render_graph(a, impl) for a in g.awaited_by]
     return d
 
 
-def _awaiters(fut):
-    return list(fut._asyncio_awaited_by or ())
-
-
-def _nodes_on_cycles(nodes):
+def _nodes_on_cycles(nodes, impl):
     """Ids of the nodes on a cycle of the awaited-by graph (Tarjan)."""
     index, low, stack, on, res = {}, {}, [], set(), set()
     counter = [0]
     by_id = {id(n): n for n in nodes}
 
     def succ(v):
-        return [id(w) for w in _awaiters(by_id[v]) if id(w) in by_id]
+        return [id(w) for w in impl.awaiters(by_id[v]) if id(w) in by_id]
 
     for root in by_id:
         if root in index:
@@ -369,9 +509,8 @@ def _nodes_on_cycles(nodes):
     return res
 
 
-def _collect(entries):
-    """Pending tasks of every registered loop, then the plain futures met
-    as awaiters.  Returns [(future, native_thread_id)]."""
+def _pending_tasks(entries):
+    """Pending tasks of every registered loop: [(task, native_thread_id)]."""
     out, seen = [], set()
     for e in entries:
         tid = e.native_thread_id if e.thread.is_alive() else 0
@@ -379,9 +518,17 @@ def _collect(entries):
             if id(t) not in seen:
                 seen.add(id(t))
                 out.append((t, tid))
+    return out
+
+
+def _collect(tasks, impl):
+    """The tasks, then the plain futures met as awaiters.  Returns
+    [(future, native_thread_id)]."""
+    out = list(tasks)
+    seen = {id(t) for t, _ in out}
     i = 0
     while i < len(out):
-        for w in _awaiters(out[i][0]):
+        for w in impl.awaiters(out[i][0]):
             if id(w) not in seen:
                 seen.add(id(w))
                 e = _entry_for(w.get_loop())
@@ -406,17 +553,18 @@ def _threads_info(entries):
     return res
 
 
-def _write_oracle(futs, threads, pid, running=None, path=None):
-    """In the forked child: compute and write DIR/oracle.json.
-    running: (task, captured graph, native_thread_id) of the task that is
-    executing on a blocked thread, or None."""
+def _write_oracle(impl, futs, threads, pid, path, running=None):
+    """In the forked child: compute the oracle with impl (an _Asyncio or a
+    _Backport) and write it to path.  running: (task, captured graph,
+    native_thread_id) of the task that is executing on a blocked thread,
+    or None."""
     nodes = [f for f, _ in futs]
-    on_cycle = _nodes_on_cycles(nodes)
+    on_cycle = _nodes_on_cycles(nodes, impl)
     declared = set()
     for c in _cycles:
         declared.update(id(f) for f in c)
         for a, b in zip(c, c[1:] + c[:1]):
-            if a not in _awaiters(b):
+            if a not in impl.awaiters(b):
                 raise AssertionError("declared cycle edge %#x awaits %#x is "
                                      "not in the graph" % (id(a), id(b)))
     if on_cycle != declared:
@@ -425,12 +573,11 @@ def _write_oracle(futs, threads, pid, running=None, path=None):
     # nodes whose awaited-by closure reaches a cycle: format_call_graph
     # would recurse forever on them
     affected = set(on_cycle)
-    by_id = {id(n): n for n in nodes}
     todo = list(on_cycle)
     while todo:
         v = todo.pop()
         for n in nodes:
-            if id(n) not in affected and any(id(w) == v for w in _awaiters(n)):
+            if id(n) not in affected and any(id(w) == v for w in impl.awaiters(n)):
                 affected.add(id(n))
                 todo.append(id(n))
 
@@ -441,37 +588,35 @@ def _write_oracle(futs, threads, pid, running=None, path=None):
         d["interpreter"] = _state["interpreter"]
         d["native_thread_id"] = tid
         d["running"] = False
-        d["awaited_by_ids"] = [hex(id(w)) for w in _awaiters(fut)]
+        d["awaited_by_ids"] = [hex(id(w)) for w in impl.awaiters(fut)]
+        evidence = impl.evidence(fut)
+        if evidence is not None:
+            d["awaited_by_evidence"] = evidence
         if running is not None and fut is running[0]:
             g = running[1]
-            real = asyncio.graph.capture_call_graph
-            asyncio.graph.capture_call_graph = lambda *a, **k: g
-            try:
-                text = asyncio.format_call_graph()
-            finally:
-                asyncio.graph.capture_call_graph = real
+            text = impl.format_captured(g)
             d["running"] = True
             d["callgraph"] = text
-            d["graph"] = _render_graph(g)
+            d["graph"] = _render_graph(g, impl)
             current[str(running[2])] = text
         elif id(fut) in affected:
             d["callgraph"] = None
             d["graph"] = None
         else:
-            d["callgraph"] = asyncio.format_call_graph(fut)
-            d["graph"] = _render_graph(asyncio.capture_call_graph(fut))
+            d["callgraph"] = impl.format(fut)
+            d["graph"] = _render_graph(impl.capture(fut), impl)
         tasks.append(d)
     # call stacks of the nodes format_call_graph cannot render: capture
     # them with their awaited-by edges removed (this is a throw-away child)
     if affected:
         for n in nodes:
             if id(n) in affected:
-                for w in _awaiters(n):
-                    asyncio.future_discard_from_awaited_by(n, w)
+                for w in impl.awaiters(n):
+                    impl.discard(n, w)
         for d, (fut, _) in zip(tasks, futs):
             if id(fut) in affected:
-                g = asyncio.capture_call_graph(fut)
-                d["call_stack"] = [_frame_entry(e.frame) for e in g.call_stack]
+                g = impl.capture(fut)
+                d["call_stack"] = [impl.frame_entry(e.frame) for e in g.call_stack]
 
     doc = {
         "scenario": _state["scenario"],
@@ -483,7 +628,9 @@ def _write_oracle(futs, threads, pid, running=None, path=None):
         "cycles": [[hex(id(f)) for f in c] for c in _cycles],
         "current": current,
     }
-    _write_doc(doc, path or os.path.join(_state["out"], "oracle.json"))
+    if impl.name != "asyncio":
+        doc["oracle"] = impl.name
+    _write_doc(doc, path)
 
 
 def _write_doc(doc, path):
@@ -496,42 +643,66 @@ def _write_doc(doc, path):
     os.rename(tmp, path)
 
 
-def _fork_and_write(running=None):
-    """Fork; the child writes the oracle; the parent waits, then writes
-    DIR/ready (after the other interpreters' parts, if any: see
-    run_interpreter_thread()).  Exits the process if the child failed."""
+def _part_path(base, filename):
+    """The file of an interpreter's part of the oracle `filename`:
+    DIR/interpreter-N.json for oracle.json, DIR/interpreter-N-backport.json
+    for oracle-backport.json."""
+    stem, ext = os.path.splitext(base)
+    return stem + filename[len("oracle"):-len(ext)] + ext
+
+
+def _prepare():
+    """In the parent: the loops, the tasks, the threads and one
+    implementation per oracle file to write."""
     with _registry_lock:
         entries = list(_registry)
-    futs = _collect(entries)
+    tasks = _pending_tasks(entries)
+    impls = [(cls([t for t, _ in tasks]), filename) for cls, filename in _jobs()]
+    return entries, tasks, impls
+
+
+def _fork_and_write(prepared, running=None):
+    """Fork once per oracle file; each child writes one; the parent waits
+    for each, then writes DIR/ready (after the other interpreters' parts, if
+    any: see run_interpreter_thread()).  Exits the process if a child
+    failed.  running: (task, native_thread_id, [captured graph per file])."""
+    entries, tasks, impls = prepared
     threads = _threads_info(entries)
     pid = os.getpid()
-    path = os.path.join(_state["out"], "interpreter-0.json" if _interpreters
-                        else "oracle.json")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        child = os.fork()
-    if child == 0:
-        code = 0
-        try:
-            _write_oracle(futs, threads, pid, running, path)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        try:
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    del futs
-    _, status = os.waitpid(child, 0)
-    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        sys.stderr.write("oracle: the child writing oracle.json failed "
-                         "(status %#x)\n" % status)
+    paths = []
+    for n, (impl, filename) in enumerate(impls):
+        path = os.path.join(_state["out"], filename)
+        if _interpreters:
+            path = _part_path(os.path.join(_state["out"], "interpreter-0.json"),
+                              filename)
+        paths.append(path)
+        futs = _collect(tasks, impl)
+        run = None if running is None else (running[0], running[2][n], running[1])
+        sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = os.fork()
+        if child == 0:
+            code = 0
+            try:
+                _write_oracle(impl, futs, threads, pid, path, run)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            try:
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        del futs, run
+        _, status = os.waitpid(child, 0)
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            sys.stderr.write("oracle: the child writing %s failed "
+                             "(status %#x)\n" % (filename, status))
+            sys.stderr.flush()
+            os._exit(3)
     if _interpreters:
-        _merge_interpreters(path)
+        _merge_interpreters(paths[0], [filename for _, filename in impls])
     with open(os.path.join(_state["out"], "ready"), "w") as f:
         f.write("%d\n" % pid)
 
@@ -542,9 +713,10 @@ def _write_part():
     get_name() here, in the process itself, unlike the main
     interpreter's."""
     try:
-        with _registry_lock:
-            entries = list(_registry)
-        _write_oracle(_collect(entries), [], os.getpid(), path=_state["part"])
+        entries, tasks, impls = _prepare()
+        for impl, filename in impls:
+            _write_oracle(impl, _collect(tasks, impl), [], os.getpid(),
+                          _part_path(_state["part"], filename))
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
@@ -556,7 +728,7 @@ def _snapshot():
         _write_part()
         return
     try:
-        _fork_and_write()
+        _fork_and_write(_prepare())
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
@@ -578,9 +750,12 @@ def finish_current():
     "current", then writes DIR/ready and returns."""
     try:
         me = asyncio.current_task()
-        g = asyncio.capture_call_graph(depth=2)
-        _fork_and_write(running=(me, g, threading.get_native_id()))
-        del g
+        prepared = _prepare()
+        graphs = []
+        for impl, _ in prepared[2]:     # not a comprehension: a frame in 3.11
+            graphs.append(impl.capture_current(2))
+        _fork_and_write(prepared, running=(me, threading.get_native_id(), graphs))
+        del graphs
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()

@@ -1,15 +1,15 @@
-"""Eager tasks (asyncio.eager_task_factory on the main loop).
+"""Eager tasks (asyncio.eager_task_factory on the main loop; 3.12+).
 
-The main task itself is eager.  "eager-leaf-N" start eagerly and park on
-their first await; "eager-done" completes during its eager start (so it is
-never pending and must not be listed); "eager-group" runs a TaskGroup whose
-children are eager too; "lazy" is created with eager_start=False and
-"sleeper" starts eagerly, then parks in a nested coroutine.
+The main task is eager.  "eager-leaf-N" start eagerly and park on their
+first await; "eager-done" completes during its eager start (never pending,
+not listed); "eager-group" runs a TaskGroup of eager children; "lazy" is not
+eager (_oracle.lazy_task); "sleeper" starts eagerly, parks two levels deep.
 """
 import asyncio
 
 import _oracle
 
+VERSIONS = ("3.12", "3.13", "3.14", "3.15")
 
 async def leaf(event):
     await event.wait()
@@ -41,7 +41,7 @@ async def main():
     done = loop.create_task(done_at_once(), name="eager-done")
     assert done.done()
     loop.create_task(group(event), name="eager-group")
-    loop.create_task(leaf(event), name="lazy", eager_start=False)
+    _oracle.lazy_task(loop, leaf(event), name="lazy")
     loop.create_task(sleeper(event), name="sleeper")
     _oracle.snapshot_when_parked()
     await event.wait()

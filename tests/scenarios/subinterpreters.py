@@ -1,12 +1,11 @@
-"""Two interpreters, each with its own event loop and tasks.
+"""Two interpreters, each with its own event loop and tasks (3.14+).
 
-The main interpreter (id 0) runs the usual main loop on the main thread:
-Task-1 with a TaskGroup of "main-a" and "main-b".  The thread "sub-interp"
-(a thread of the main interpreter) creates a second interpreter
-(concurrent.interpreters, PEP 734) and calls its exec(), which imports this
-file and runs asyncio.run(sub_main()) there: that interpreter's own
-(unnamed) Task-1, so both interpreters have a Task-1, with a TaskGroup of
-"sub-a", "sub-b" and one unnamed task; "sub-parent" awaits "sub-child".
+The main interpreter (id 0) runs Task-1 on the main thread with a TaskGroup
+of "main-a" and "main-b".  The thread "sub-interp" (of the main interpreter)
+creates a second interpreter (concurrent.interpreters, PEP 734) and calls
+its exec(), which imports this file and runs asyncio.run(sub_main()) there:
+that interpreter's own (unnamed) Task-1, with a TaskGroup of "sub-a",
+"sub-b" and one unnamed task; "sub-parent" awaits "sub-child".
 
 The main interpreter's oracle sees only its own tasks (a fork from the
 other interpreter is not possible): the second interpreter writes its part
@@ -14,12 +13,13 @@ of the oracle itself, in place, from a loop callback once its loop has
 settled (so its unnamed tasks' names are materialised strs, the main
 interpreter's stay ints); the main interpreter says ready only after that
 part is written, and oracle.json holds the tasks of both, each with its
-"interpreter" id and the native id of the thread that runs its loop
-("sub-interp" for the second interpreter's).
+"interpreter" id and the native id of the thread that runs its loop.
 """
 import asyncio
 
 import _oracle
+
+VERSIONS = ("3.14", "3.15")
 
 
 async def leaf(event):
