@@ -13,6 +13,11 @@ Standard library only; Python >= 3.11.
     copied under PATH/var/tmp and every path given to the program is the
     path as seen inside the root.  Pids are the same on both sides.
 
+    python= is a spec (see parse_python): "3.14" is Debian's python3.14 of
+    the root filesystem (or of this system inside it), "pyenv:3.12" a pyenv
+    build of this machine, "host:3.11" this machine's /usr/bin/python3.11;
+    the last two never run in the root filesystem.
+
 Also here: the other targets the tests read (gcores of live processes,
 kernel cores, the committed cores of corefiles/) and the TAP output the
 test programs write.
@@ -34,7 +39,15 @@ TOP_SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 SCENARIOS_DIR = os.path.join(TOP_SRCDIR, "tests", "scenarios")
 COREFILES_DIR = os.path.join(TOP_SRCDIR, "corefiles")
 DEFAULT_ROOT = "/var/cache/py-async-graph/sid-root"
+# the versions py-async-graph reads today (and CPython's ps/pstree exist for)
 PYTHONS = ("3.14", "3.15")
+# older versions: scenarios run there with the rebuilt graph as oracle
+LEGACY_PYTHONS = ("3.11", "3.12", "3.13")
+# what a scenario supports when it does not say (VERSIONS)
+ALL_VERSIONS = LEGACY_PYTHONS + PYTHONS
+# the interpreters the legacy oracle runs on: pyenv builds of this machine
+# and Debian's 3.13 of the root filesystem
+LEGACY_SPECS = ("pyenv:3.11", "pyenv:3.12", "pyenv:3.13", "3.13")
 DEFAULT_TIMEOUT = 60.0
 
 _VERSIONS_RE = re.compile(r"^VERSIONS\s*=\s*[\(\[]([^\)\]]*)[\)\]]", re.M)
@@ -60,7 +73,18 @@ def default_root():
 
 
 def unavailable_reason(python=None):
-    """Why scenarios cannot run here (a sentence), or None if they can."""
+    """Why scenarios cannot run here (a sentence), or None if they can.
+    python: a spec (parse_python); default: Debian's PYTHONS."""
+    if python and parse_python(python).kind != "debian":
+        p = parse_python(python)
+        if python_available(python):
+            return None
+        if p.kind == "pyenv":
+            return "no pyenv build of Python %s under %s/versions" % (
+                p.name, pyenv_root())
+        return "no /usr/bin/python%s here" % p.name
+    if python:
+        python = parse_python(python).name
     versions = [python] if python else list(PYTHONS)
     if inside_root():
         missing = [v for v in versions if not os.path.exists("/usr/bin/python" + v)]
@@ -84,8 +108,96 @@ def available(python=None):
 
 
 def python_available(python, root=None):
-    """Is /usr/bin/python3.X there (in root when given)?"""
-    return os.path.exists((root or "") + "/usr/bin/python" + python)
+    """Is the interpreter of this spec there (Debian's: /usr/bin/python3.X,
+    in root when given)?"""
+    exe = python_executable(python, root)
+    return exe is not None and os.path.exists(exe)
+
+
+# ---------------------------------------------------------------------------
+# python specs: which interpreter, and where it runs
+
+PythonSpec = collections.namedtuple("PythonSpec", "kind name version")
+
+_SPEC_RE = re.compile(r"^(?:(debian|pyenv|host):)?((\d+)\.(\d+)[0-9a-z.]*)$")
+
+
+def parse_python(spec):
+    """A python spec as a PythonSpec(kind, name, version):
+
+      "3.14", "3.14d", "debian:3.13"  kind "debian": /usr/bin/python<name>
+                 of the root filesystem (run with chroot from the host, or
+                 directly inside the root);
+      "pyenv:3.12", "pyenv:3.12.1"    kind "pyenv": the newest pyenv build
+                 $(pyenv root)/versions/<name>* of this machine, run here;
+      "host:3.11"                     kind "host": this machine's own
+                 /usr/bin/python<name>, run here, never in the root.
+
+    version is the minor version ("3.12"), what VERSIONS lists."""
+    m = _SPEC_RE.match(spec or "")
+    if not m:
+        raise ValueError("bad python spec %r: expected 3.X, pyenv:3.X[.Y] or "
+                         "host:3.X" % (spec,))
+    return PythonSpec(m.group(1) or "debian", m.group(2),
+                      "%s.%s" % (m.group(3), m.group(4)))
+
+
+def python_version(spec):
+    """The minor version of a spec: "pyenv:3.12.1" -> "3.12"."""
+    return parse_python(spec).version
+
+
+def pyenv_root():
+    """$PYENV_ROOT, else `pyenv root`, else ~/.pyenv."""
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return root
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        try:
+            out = subprocess.run([pyenv, "root"], capture_output=True, text=True,
+                                 timeout=30).stdout.strip()
+            if out:
+                return out
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return os.path.expanduser("~/.pyenv")
+
+
+def _pyenv_build(name):
+    """The newest $(pyenv root)/versions/<name>[.N] directory, or None."""
+    versions = os.path.join(pyenv_root(), "versions")
+    try:
+        dirs = os.listdir(versions)
+    except OSError:
+        return None
+    found = []
+    for d in dirs:
+        if d == name or d.startswith(name + "."):
+            rest = d[len(name):].lstrip(".")
+            if rest == "" or rest.isdigit():
+                found.append((int(rest or 0), d))
+    return os.path.join(versions, max(found)[1]) if found else None
+
+
+def python_root(spec, root=None):
+    """The root filesystem a spec's interpreter runs in: root for Debian's
+    interpreters, None (this system) for pyenv and host ones."""
+    return root if parse_python(spec).kind == "debian" else None
+
+
+def python_executable(spec, root=None, inner=False):
+    """The interpreter of a spec as a path seen from here (inner=True: as
+    seen by the program, inside its root filesystem); None when a pyenv
+    build of that version is missing."""
+    p = parse_python(spec)
+    if p.kind == "pyenv":
+        build = _pyenv_build(p.name)
+        return os.path.join(build, "bin", "python" + p.version) if build else None
+    exe = "/usr/bin/python" + p.name
+    if p.kind == "debian" and root and not inner:
+        return root + exe
+    return exe
 
 
 SUBINTERPRETER_PROBE = """\
@@ -112,24 +224,26 @@ def subinterpreters_unavailable(python, root=None):
 def scenario_versions(name):
     """The Python versions a scenario supports: its module-level
     VERSIONS = ("3.14", ...) tuple, read without importing it; default
-    PYTHONS."""
+    ALL_VERSIONS."""
     path = os.path.join(SCENARIOS_DIR, name + ".py")
     with open(path, encoding="utf-8") as f:
         m = _VERSIONS_RE.search(f.read())
     if not m:
-        return PYTHONS
+        return ALL_VERSIONS
     return tuple(re.findall(r"""["']([0-9.]+)["']""", m.group(1)))
 
 
 def list_scenarios(python=None):
     """Names of the scenarios (file names without .py) that support
-    `python` ("3.14"...), sorted; all of them if python is None."""
+    `python` (a spec: "3.14", "pyenv:3.12"...), sorted; all of them if
+    python is None."""
+    version = python_version(python) if python is not None else None
     names = []
     for fn in sorted(os.listdir(SCENARIOS_DIR)):
         if not fn.endswith(".py") or fn.startswith("_"):
             continue
         name = fn[:-3]
-        if python is None or python in scenario_versions(name):
+        if version is None or version in scenario_versions(name):
             names.append(name)
     return names
 
@@ -158,18 +272,25 @@ class Scenario:
     Raises ScenarioError, with the scenario's log, if it exits early, times
     out or writes no oracle.
     Attributes: pid, oracle (the parsed oracle.json), out_dir (as seen from
-    here), inner_out_dir (as seen by the scenario), log_path, python, name.
+    here), inner_out_dir (as seen by the scenario), log_path, python (the
+    spec), version ("3.12"), executable (the interpreter, as seen from here),
+    root (the root filesystem it runs in: None for pyenv and host specs,
+    whatever root was given), name.
+    env: more environment variables for the program (e.g. PYAG_ORACLE).
     On exit (also on exceptions and KeyboardInterrupt): kills the process
     group and removes the temporary directory.
     """
 
     def __init__(self, name, python="3.14", root=None, timeout=DEFAULT_TIMEOUT,
-                 keep=False):
+                 keep=False, env=None):
         self.name = name
         self.python = python
-        self.root = root
+        self.version = python_version(python)
+        self.root = python_root(python, root)
+        self.executable = python_executable(python, self.root)
         self.timeout = timeout
         self.keep = keep
+        self.env = dict(env or {})
         self.proc = None
         self.pid = None
         self.oracle = None
@@ -210,11 +331,12 @@ class Scenario:
         if not os.path.exists(os.path.join(SCENARIOS_DIR, self.name + ".py")):
             raise ScenarioError("no scenario %r in %s" % (self.name, SCENARIOS_DIR))
         if not python_available(self.python, self.root):
-            raise ScenarioError("no /usr/bin/python%s%s" % (
-                self.python, " in " + self.root if self.root else ""))
+            raise ScenarioError("no python %s (%s)%s" % (
+                self.python, self.executable or "not installed",
+                " in " + self.root if self.root else ""))
         base = os.path.join(self.root, "var", "tmp") if self.root else None
-        self.tmp = tempfile.mkdtemp(prefix="pyag-%s-%s-" % (self.name, self.python),
-                                    dir=base)
+        self.tmp = tempfile.mkdtemp(prefix="pyag-%s-%s-" % (
+            self.name, self.python.replace(":", "-")), dir=base)
         os.chmod(self.tmp, 0o755)
         scen_dir = os.path.join(self.tmp, "scenarios")
         shutil.copytree(SCENARIOS_DIR, scen_dir,
@@ -223,7 +345,7 @@ class Scenario:
         os.mkdir(self.out_dir)
         self.inner_out_dir = self._inner(self.out_dir)
         self.log_path = os.path.join(self.out_dir, "log")
-        argv = ["/usr/bin/python" + self.python,
+        argv = [python_executable(self.python, self.root, inner=True),
                 self._inner(os.path.join(scen_dir, self.name + ".py")),
                 "--out", self.inner_out_dir]
         if self.root:
@@ -231,8 +353,9 @@ class Scenario:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                    LC_ALL="C.UTF-8")
         for k in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONASYNCIODEBUG",
-                  "PYTHONDEVMODE", "PYTHONTRACEMALLOC"):
+                  "PYTHONDEVMODE", "PYTHONTRACEMALLOC", "PYAG_ORACLE"):
             env.pop(k, None)
+        env.update(self.env)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=env,
