@@ -16,6 +16,7 @@ import re
 # the comparison is still made, and a difference is reported as a known one.
 KNOWN_CPYTHON_DIFFERENCES = {
     ("3.14", "threads"): "3.14's ps/pstree read only the main thread's task list",
+    ("3.14", "thread_report"): "3.14's ps/pstree read only the main thread's task list",
     ("3.14", "names"): "3.14's ps/pstree misread non-ASCII task names",
     ("3.14", "longnames"): "3.14's ps/pstree misread non-ASCII names and cut names at 255",
     ("3.15", "longnames"): "CPython's ps/pstree cut task names at 255 characters",
