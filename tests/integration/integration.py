@@ -10,6 +10,7 @@ ps/pstree` where those tools are right.
     integration.py cli        the py-async-graph command (cli.test)
     integration.py gdb        the gdb command (gdb.test)
     integration.py lldb       the lldb plugin's `async graph` (lldb.test)
+    integration.py threads    the thread report of every front end (threads.test)
     integration.py corefiles  the committed cores, and corrupted variants
     integration.py alloc      allocation failures, on the committed cores
 
@@ -39,6 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import pyag_harness as H  # noqa: E402
 import pyag_oracle as O  # noqa: E402
 import pyag_frontends as F  # noqa: E402
+import pyag_threads as P  # noqa: E402
 
 from pyag_frontends import CLI, TOP_BUILDDIR, TOP_SRCDIR  # noqa: E402
 from pyag_harness import Tap  # noqa: E402
@@ -667,6 +669,89 @@ def run_lldb_debug_dirs(tap, fe, python="3.14"):
 
 
 # ---------------------------------------------------------------------------
+# every thread, not only its tasks
+
+THREAD_REQUESTS = (["--format=json"], ["--format=threads"])
+
+
+def thread_report_outputs(fe, python, target):
+    """What fe prints for --format=json and --format=threads of one target:
+    ([json text, threads text], stderr, [errors]); a text is None when its
+    command failed (then each command is run on its own, to tell which)."""
+    try:
+        texts, stderr = fe.run_requests(python, list(THREAD_REQUESTS), **target)
+        return list(texts), stderr, []
+    except Exception:
+        pass
+    texts, stderr, errors = [], "", []
+    for r in THREAD_REQUESTS:
+        try:
+            t, err = fe.run_requests(python, [r], **target)
+            texts.append(t[0])
+            stderr += err
+        except Exception as e:
+            texts.append(None)
+            errors.append("%s: %s" % (" ".join(r), e))
+    return texts, stderr, errors
+
+
+def check_thread_target(tap, fe, python, kind, scen, truth, **target):
+    label = "%s %s thread_report %s" % (fe.kind, python, kind)
+    texts, stderr, errors = thread_report_outputs(fe, python, target)
+    for (req, text), check in zip(zip(THREAD_REQUESTS, texts), (
+            lambda t: P.check_json_threads(tap, label, t, truth, kind, pid=scen.pid),
+            lambda t: P.check_text_threads(tap, label, t, truth, scen.oracle))):
+        if text is None or not text.strip():
+            # the front end's error lines, not the debugger's chatter
+            said = [l for l in stderr.splitlines() if "py-async-graph" in l or
+                    l.startswith("error:")]
+            tap.ok(False, "%s: %s prints the report" % (label, req[0]),
+                   "\n".join(errors + said) or O.tail(stderr, 1500))
+        else:
+            check(text)
+
+
+def run_thread_report(tap, pythons):
+    """tests/scenarios/thread_report.py, read live and from a gcore by the
+    command, gdb and lldb: every thread's name and Python stack in
+    --format=json and --format=threads against the truth the process
+    wrote about itself (threads.json; see pyag_threads.py)."""
+    root = H.default_root()
+    fes = [F.FRONT_ENDS[k](root=root) for k in ("cli", "gdb", "lldb")]
+    for python in pythons:
+        if not H.python_available(python, root):
+            tap.skip("threads %s" % python, "no python%s" % python)
+            continue
+        usable = []
+        for fe in fes:
+            why = fe.unavailable_reason()
+            if why:
+                tap.skip("%s %s thread_report" % (fe.kind, python), why)
+            else:
+                usable.append(fe)
+        if not usable:
+            continue
+        tmp = tempfile.mkdtemp(prefix="pyag-threads-core-")
+        try:
+            with H.Scenario("thread_report", python=python, root=root) as scen:
+                truth = P.load_truth(scen.out_dir)
+                for fe in usable:
+                    check_thread_target(tap, fe, python, "live", scen, truth, pid=scen.pid)
+                if not H.find_gdb():
+                    tap.skip("%s thread_report core" % python, "no gdb to make a core")
+                    continue
+                core = H.make_core(scen.pid, tmp, root, usable[0].exe(python))
+                if not tap.ok(core is not None, "%s thread_report: gcore" % python):
+                    continue
+                for fe in usable:
+                    check_thread_target(tap, fe, python, "core", scen, truth, core=core)
+        except Exception as e:
+            tap.ok(False, "threads %s: runs" % python, e)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
 
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "cli"
@@ -682,6 +767,13 @@ def main():
         return 0
     if os.environ.get("PYAG_QUICK"):
         tap.skip("integration (%s)" % kind, "PYAG_QUICK set")
+        tap.done()
+        return 0
+    if kind == "threads":
+        if not H.available():
+            tap.skip("thread report", H.unavailable_reason())
+        else:
+            run_thread_report(tap, os.environ.get("PYAG_PYTHONS", "3.14 3.15").split())
         tap.done()
         return 0
     fe = front_end(kind)
