@@ -1,14 +1,36 @@
 """Benchmark target: N tasks in a realistic shape, then idle forever.
 
+    target.py N [THREADS]
+
 TaskGroups of workers (each worker 3 coroutine frames deep, waiting on an
-event), and every tenth group gathers two fetches instead. Prints "ready"
-once every task is parked.
+event), and every tenth group gathers two fetches instead; THREADS plain
+threads (default 0), each blocked five frames deep on a threading.Event.
+Prints "ready" once every task is parked and every thread has started.
 """
 import asyncio
 import sys
+import threading
 
 N = int(sys.argv[1])
+THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 GROUP = 100
+STOP = threading.Event()
+
+
+def blocked(depth, started):
+    if depth:
+        return blocked(depth - 1, started)
+    started.release()
+    STOP.wait()
+
+
+def start_threads():
+    started = threading.Semaphore(0)
+    for i in range(THREADS):
+        threading.Thread(target=blocked, args=(4, started), name="blocked-%d" % i,
+                         daemon=True).start()
+    for _ in range(THREADS):
+        started.acquire()
 
 
 async def wait(ev):
@@ -54,4 +76,5 @@ async def main():
         print("ready", flush=True)
 
 
+start_threads()
 asyncio.run(main())

@@ -19,6 +19,8 @@ static const char usage[] =
 "                       callgraph: asyncio.format_call_graph() per task\n"
 "                       table: like 'python -m asyncio ps'; csv: the same as CSV\n"
 "                       json: machine-readable (schema 1); dot: Graphviz\n"
+"                       threads: every thread's state and Python stack\n"
+"                       (like a traceback), then its tasks\n"
 "  --limit=N            cut every call stack to |N| entries (N > 0 keeps the\n"
 "                       outermost, N < 0 the innermost, 0 prints none)\n"
 "  --current            the task running on the selected thread, with its\n"

@@ -107,7 +107,7 @@ static inline struct pyag_session *fuzz_callback_session(pyag_read_fn *read,
 }
 
 static const char *const fuzz_formats[] = {
-	"callgraph", "json", "tree", "table", "csv", "dot"
+	"callgraph", "json", "tree", "table", "csv", "dot", "threads"
 };
 
 #endif

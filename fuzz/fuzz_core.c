@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pyag_error *err = pyag_session_create_core(path, NULL,
 							  getenv("PYAG_FUZZ_SYSROOT"), &s);
 	if (!err)
-		fuzz_command(s, fuzz_formats[size % 6]);
+		fuzz_command(s, fuzz_formats[size % (sizeof(fuzz_formats) / sizeof(fuzz_formats[0]))]);
 	pyag_error_destroy(err);
 	close(fd);
 	return 0;

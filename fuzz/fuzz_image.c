@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pyag_session *s = fuzz_callback_session(image_read, image_symbol, &img);
 	struct pyag_error *err = s ? pyag_session_set_mappings(s, maps, img.nregions) : NULL;
 	if (s && !err)
-		fuzz_command(s, fuzz_formats[size % 6]);
+		fuzz_command(s, fuzz_formats[size % (sizeof(fuzz_formats) / sizeof(fuzz_formats[0]))]);
 	else
 		pyag_session_destroy(s);
 	pyag_error_destroy(err);

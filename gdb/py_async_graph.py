@@ -169,7 +169,7 @@ class PyAsyncGraph(gdb.Command):
         m = re.fullmatch(r"--format=(\w*)", token)
         if m:
             candidates = ["--format=" + f for f in
-                          ("tree", "callgraph", "table", "csv", "json", "dot")]
+                          ("tree", "callgraph", "table", "csv", "json", "dot", "threads")]
         else:
             candidates = ["--format=", "--limit=", "--current", "--thread=",
                           "--name=", "--task=", "--stats", "--layout=", "--help"]
@@ -289,9 +289,10 @@ def _help_text():
             "  py-async-graph                       the tree of all tasks\n"
             "  py-async-graph --format=callgraph    format_call_graph() of every task\n"
             "  py-async-graph 0x7ffff7a1b2c0        one task and who awaits it\n"
-            "  py-async-graph --current             the running task of this thread\n\n"
+            "  py-async-graph --current             the running task of this thread\n"
+            "  py-async-graph --format=threads      every thread: state, Python stack, tasks\n\n"
             "Settings (used when the option is not given):\n"
-            "  set py-async-graph format FORMAT     tree, callgraph, table, csv, json, dot\n"
+            "  set py-async-graph format FORMAT     tree, callgraph, table, csv, json, dot, threads\n"
             "  set py-async-graph limit N|unlimited\n\n")
     if pyag is not None:
         return head + pyag.command_usage()
@@ -313,7 +314,7 @@ class _FormatParameter(gdb.Parameter):
 
     def __init__(self):
         super().__init__("py-async-graph format", gdb.COMMAND_DATA, gdb.PARAM_ENUM,
-                         ["tree", "callgraph", "table", "csv", "json", "dot"])
+                         ["tree", "callgraph", "table", "csv", "json", "dot", "threads"])
         self.value = "tree"
 
     def get_show_string(self, value):

@@ -42,12 +42,12 @@ extern "C" {
 #endif
 
 /* The interface version of this header: bumped when the ABI changes. */
-#define PYAG_API_VERSION 2
+#define PYAG_API_VERSION 3
 #define PYAG_VERSION_MAJOR 0
 #define PYAG_VERSION_MINOR 2
 #define PYAG_VERSION_PATCH 0
 
-/* The library's version ("0.2.0") and the API version it implements. */
+/* The library's version ("0.3.0") and the API version it implements. */
 PYAG_EXPORT const char *pyag_version(void);
 PYAG_EXPORT int pyag_api_version(void);
 
@@ -234,6 +234,19 @@ PYAG_EXPORT void pyag_graph_destroy(struct pyag_graph *g);
 /* Index value meaning "none". */
 #define PYAG_NONE ((size_t)-1)
 
+/* What a thread is doing, as far as the interpreter's memory tells. */
+enum pyag_thread_state {
+	PYAG_THREAD_UNKNOWN = 0,    /* its thread state could not be read */
+	PYAG_THREAD_RUNNING,        /* holds the GIL: Python code, or C code
+				     * called with the GIL held */
+	PYAG_THREAD_WAITING_GIL,    /* waiting to take the GIL (3.15+ say so) */
+	PYAG_THREAD_GIL_RELEASED,   /* detached from the interpreter: in a
+				     * blocking call (I/O, sleep, lock), or,
+				     * before 3.15, maybe waiting for the GIL */
+	PYAG_THREAD_IDLE,           /* no Python frame on its stack */
+	PYAG_THREAD_SUSPENDED,      /* stopped by the interpreter (stop-the-world) */
+};
+
 struct pyag_thread {
 	size_t size;                /* sizeof(struct pyag_thread) */
 	int64_t interpreter;        /* interpreter id */
@@ -241,8 +254,16 @@ struct pyag_thread {
 	uint64_t native_thread_id;  /* kernel thread id */
 	uint64_t running_task;      /* address of the task it runs, 0: none */
 	size_t running_index;       /* that task's index, PYAG_NONE: none */
+	/* since API version 3 */
+	const char *name;           /* threading's name, NULL: not registered */
+	const char *comm;           /* the kernel's name (live), NULL: unknown */
+	int holds_gil;              /* 1, 0, -1: cannot be told */
+	enum pyag_thread_state state;
+	uint64_t loop;              /* its running event loop, 0: none */
+	size_t num_frames;          /* its Python stack: pyag_graph_thread_frame */
 };
-#define PYAG_INIT_THREAD { sizeof(struct pyag_thread), 0, 0, 0, 0, 0 }
+#define PYAG_INIT_THREAD { sizeof(struct pyag_thread), 0, 0, 0, 0, 0, NULL, NULL, \
+			   -1, PYAG_THREAD_UNKNOWN, 0, 0 }
 
 enum pyag_task_kind {
 	PYAG_KIND_TASK = 0,
@@ -293,6 +314,13 @@ PYAG_EXPORT struct pyag_error *pyag_graph_thread(const struct pyag_graph *g, siz
 						 struct pyag_thread *ret);
 PYAG_EXPORT struct pyag_error *pyag_graph_task(const struct pyag_graph *g, size_t i,
 					       struct pyag_task *ret);
+/* Frame k of thread i's Python stack, innermost first (API version 3). */
+PYAG_EXPORT struct pyag_error *pyag_graph_thread_frame(const struct pyag_graph *g,
+						       size_t i, size_t k,
+						       struct pyag_frame *ret);
+/* "running", "waiting_for_gil", "gil_released", "idle", "suspended",
+ * "unknown" (API version 3). */
+PYAG_EXPORT const char *pyag_thread_state_name(enum pyag_thread_state state);
 /* Frame k of task i's call stack, innermost first. */
 PYAG_EXPORT struct pyag_error *pyag_graph_frame(const struct pyag_graph *g, size_t i,
 						size_t k, struct pyag_frame *ret);
@@ -377,6 +405,8 @@ enum pyag_format {
 	PYAG_FORMAT_CSV,            /* the table as CSV */
 	PYAG_FORMAT_JSON,           /* schema 1 */
 	PYAG_FORMAT_DOT,            /* Graphviz */
+	PYAG_FORMAT_THREADS,        /* every thread: state, Python stack, tasks
+				     * (API version 3) */
 };
 
 struct pyag_render_options {

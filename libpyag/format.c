@@ -204,6 +204,33 @@ static void json_addr(struct strbuf *sb, uint64_t a)
 		sb_puts(sb, "null");
 }
 
+static void json_string_or_null(struct strbuf *sb, const char *s)
+{
+	if (s)
+		json_string(sb, s);
+	else
+		sb_puts(sb, "null");
+}
+
+/* [{"function", "filename", "line", "kind"}...] */
+static void json_frames(struct strbuf *sb, const struct frame_rec *fr, uint32_t nf)
+{
+	sb_putc(sb, '[');
+	for (uint32_t k = 0; k < nf; k++) {
+		sb_puts(sb, k ? ", " : "");
+		sb_puts(sb, "{\"function\": ");
+		json_string(sb, fr[k].function);
+		sb_puts(sb, ", \"filename\": ");
+		json_string(sb, fr[k].filename);
+		if (fr[k].line >= 0)
+			sb_printf(sb, ", \"line\": %d", fr[k].line);
+		else
+			sb_puts(sb, ", \"line\": null");
+		sb_printf(sb, ", \"kind\": \"%s\"}", kind_names[fr[k].kind & 3]);
+	}
+	sb_putc(sb, ']');
+}
+
 void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 {
 	const struct snapshot *snap = ctx->snap;
@@ -229,6 +256,16 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 			  (long long)th->interp_id, (unsigned long long)th->thread_id,
 			  (unsigned long long)th->native_thread_id);
 		json_addr(sb, th->running_task);
+		sb_puts(sb, ", \"name\": ");
+		json_string_or_null(sb, th->name);
+		sb_puts(sb, ", \"comm\": ");
+		json_string_or_null(sb, th->comm);
+		sb_printf(sb, ", \"holds_gil\": %s, \"state\": \"%s\", \"loop\": ",
+			  th->holds_gil < 0 ? "null" : th->holds_gil ? "true" : "false",
+			  pyag_thread_state_name((enum pyag_thread_state)th->state));
+		json_addr(sb, th->loop);
+		sb_puts(sb, ", \"stack\": ");
+		json_frames(sb, th->stack, th->nstack);
 		sb_putc(sb, '}');
 	}
 	sb_puts(sb, "],\n \"tasks\": [");
@@ -246,25 +283,15 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 		else
 			sb_puts(sb, "null");
 		sb_printf(sb, ", \"interpreter\": %lld, \"native_thread_id\": %llu, "
-			  "\"running\": %s, \"call_stack\": [",
+			  "\"running\": %s, ",
 			  (long long)t->interp_id, (unsigned long long)t->native_thread_id,
 			  t->running ? "true" : "false");
 		const struct frame_rec *fr;
 		uint32_t nf;
 		limited_frames(ctx, t, &fr, &nf);
-		for (uint32_t k = 0; k < nf; k++) {
-			sb_puts(sb, k ? ", " : "");
-			sb_puts(sb, "{\"function\": ");
-			json_string(sb, fr[k].function);
-			sb_puts(sb, ", \"filename\": ");
-			json_string(sb, fr[k].filename);
-			if (fr[k].line >= 0)
-				sb_printf(sb, ", \"line\": %d", fr[k].line);
-			else
-				sb_puts(sb, ", \"line\": null");
-			sb_printf(sb, ", \"kind\": \"%s\"}", kind_names[fr[k].kind & 3]);
-		}
-		sb_puts(sb, "], \"awaited_by\": [");
+		sb_puts(sb, "\"call_stack\": ");
+		json_frames(sb, fr, nf);
+		sb_puts(sb, ", \"awaited_by\": [");
 		for (uint32_t k = 0; k < t->nawaited_by; k++) {
 			sb_puts(sb, k ? ", " : "");
 			json_addr(sb, t->awaited_by[k]);
@@ -328,6 +355,34 @@ static void put_padded(struct strbuf *sb, const char *s, size_t width)
 	size_t n = utf8_len(s);
 	if (n < width)
 		sb_pad(sb, ' ', width - n);
+}
+
+/* Whether the selected tasks belong to more than one interpreter: the
+ * tree and the table then name the interpreter above its tasks (two
+ * interpreters both have a Task-1). */
+static bool several_interpreters(const struct render_ctx *ctx)
+{
+	const struct snapshot *snap = ctx->snap;
+	bool seen = false;
+	int64_t first = 0;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		if (!ctx->selected[i] || !snap->tasks[i].is_task)
+			continue;
+		if (!seen) {
+			first = snap->tasks[i].interp_id;
+			seen = true;
+		} else if (snap->tasks[i].interp_id != first) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void interpreter_header(struct strbuf *sb, int64_t id, bool first)
+{
+	if (!first)
+		sb_putc(sb, '\n');
+	sb_printf(sb, "Interpreter %lld:\n", (long long)id);
 }
 
 /* ---- tree ------------------------------------------------------------------ */
@@ -428,17 +483,34 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		sb->failed = true;
 		goto out;
 	}
+	bool headers = several_interpreters(ctx), first = true;
+	int64_t interp = 0;
 	for (size_t i = 0; i < tr.n; i++)
-		if (tr.nodes[i].is_task && !tr.is_child[i])
+		if (tr.nodes[i].is_task && !tr.is_child[i]) {
+			int64_t id = snap->tasks[tr.nodes[i].task].interp_id;
+			if (headers && (first || id != interp))
+				interpreter_header(sb, id, first);
+			first = false;
+			interp = id;
 			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
+		}
 	/* await cycles are reachable from no root: draw them from their
 	 * first task in record order */
 	for (size_t i = 0; i < tr.n; i++)
 		if (tr.nodes[i].is_task && !tr.nodes[i].rendered)
 			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
-	if (ctx->graph->ncycles) {
-		sb_putc(sb, '\n');
-		for (size_t c = 0; c < ctx->graph->ncycles; c++) {
+	bool cycle_header = false;
+	for (size_t c = 0; c < ctx->graph->ncycles; c++) {
+		/* the cycles the selection shows a task of */
+		bool shown = false;
+		for (uint32_t k = 0; k < ctx->graph->cycles[c].len && !shown; k++)
+			shown = ctx->selected[ctx->graph->cycles[c].v[k]];
+		if (!shown)
+			continue;
+		if (!cycle_header)
+			sb_putc(sb, '\n');
+		cycle_header = true;
+		{
 			sb_puts(sb, "cycle: ");
 			for (uint32_t k = 0; k < ctx->graph->cycles[c].len; k++) {
 				char buf[64];
@@ -455,6 +527,124 @@ out:
 	tree_deinit(&tr);
 }
 
+
+/* ---- threads ---------------------------------------------------------------- */
+
+static const char *thread_state_text(const struct snapshot *snap,
+				     const struct thread_rec *th)
+{
+	switch (th->state) {
+	case PYAG_THREAD_RUNNING:
+		return snap->layout.free_threaded ? "running" : "holds the GIL";
+	case PYAG_THREAD_WAITING_GIL:
+		return "waiting for the GIL";
+	case PYAG_THREAD_GIL_RELEASED:
+		/* 3.15 publishes whether a thread waits for the GIL */
+		return snap->layout.tstate_gil_requested
+			       ? "GIL released: in a blocking call"
+			       : "GIL released: in a blocking call, or waiting for the GIL";
+	case PYAG_THREAD_IDLE:
+		return "idle: no Python frame";
+	case PYAG_THREAD_SUSPENDED:
+		return "suspended by the interpreter";
+	default:
+		return "state unknown";
+	}
+}
+
+/* The tasks of one thread (native 0: those on the interpreter's list)
+ * as a tree, under a heading; nothing when it has none. */
+static void threads_tasks(struct strbuf *sb, const struct render_ctx *ctx,
+			  bool *sel, int64_t interp, uint64_t native, uint64_t loop)
+{
+	const struct snapshot *snap = ctx->snap;
+	bool any = false;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const struct task_rec *t = &snap->tasks[i];
+		sel[i] = ctx->selected[i] && t->native_thread_id == native &&
+			 t->interp_id == interp;
+		any |= sel[i] && t->is_task;
+	}
+	if (!any)
+		return;
+	if (native && loop)
+		sb_printf(sb, "Tasks (event loop 0x%llx):\n", (unsigned long long)loop);
+	else if (native)
+		sb_puts(sb, "Tasks:\n");
+	else
+		sb_printf(sb, "Tasks of interpreter %lld on no thread's list:\n",
+			  (long long)interp);
+	struct render_ctx sub = *ctx;
+	sub.selected = sel;
+	format_tree(sb, &sub);
+}
+
+void format_threads(struct strbuf *sb, const struct render_ctx *ctx)
+{
+	const struct snapshot *snap = ctx->snap;
+	bool *sel = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(bool));
+	if (!sel) {
+		sb->failed = true;
+		return;
+	}
+	sb_puts(sb, "Python frames only: the native frames of a thread are in "
+		    "gdb's or lldb's `bt` (same thread id).\n");
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		const struct thread_rec *th = &snap->threads[i];
+		if (ctx->ro->native_thread_id && th->native_thread_id != ctx->ro->native_thread_id)
+			continue;
+		sb_printf(sb, "\nThread %llu", (unsigned long long)th->native_thread_id);
+		if (th->name) {
+			sb_putc(sb, ' ');
+			sb_style(sb, PYAG_STYLE_TASK_NAME);
+			py_repr(sb, th->name);
+			sb_style(sb, PYAG_STYLE_NONE);
+		}
+		if (th->comm && (!th->name || strcmp(th->comm, th->name) != 0)) {
+			sb_puts(sb, " [comm ");
+			py_repr(sb, th->comm);
+			sb_putc(sb, ']');
+		}
+		sb_printf(sb, " (interpreter %lld): %s\n", (long long)th->interp_id,
+			  thread_state_text(snap, th));
+		if (th->nstack) {
+			sb_puts(sb, "Stack (most recent call last):\n");
+			for (uint32_t k = th->nstack; k-- > 0;) {
+				const struct frame_rec *f = &th->stack[k];
+				sb_puts(sb, "  File \"");
+				sb_style(sb, PYAG_STYLE_FILENAME);
+				sb_puts(sb, f->filename);
+				sb_style(sb, PYAG_STYLE_NONE);
+				if (f->line >= 0)
+					sb_printf(sb, "\", line %d, in ", f->line);
+				else
+					sb_puts(sb, "\", line None, in ");
+				sb_style(sb, PYAG_STYLE_FUNCTION);
+				sb_puts(sb, f->function);
+				sb_style(sb, PYAG_STYLE_NONE);
+				sb_putc(sb, '\n');
+			}
+		}
+		threads_tasks(sb, ctx, sel, th->interp_id, th->native_thread_id, th->loop);
+	}
+	if (!ctx->ro->native_thread_id) {
+		/* tasks left on an interpreter's list by threads that exited */
+		for (size_t i = 0; i < snap->ntasks; i++) {
+			const struct task_rec *t = &snap->tasks[i];
+			if (t->native_thread_id || !t->is_task || !ctx->selected[i])
+				continue;
+			bool done = false;
+			for (size_t k = 0; k < i && !done; k++)
+				done = !snap->tasks[k].native_thread_id &&
+				       snap->tasks[k].interp_id == t->interp_id;
+			if (done)
+				continue;
+			sb_putc(sb, '\n');
+			threads_tasks(sb, ctx, sel, t->interp_id, 0, 0);
+		}
+	}
+	free(sel);
+}
 
 /* ---- table / csv ------------------------------------------------------------ */
 
@@ -510,10 +700,16 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 		"tid", "task id", "task name", "coroutine stack", "awaiter chain",
 		"awaiter name", "awaiter id",
 	};
-	table_row(sb, csv, header);
-	if (!csv) {
-		sb_pad(sb, '-', 180);
-		sb_putc(sb, '\n');
+	/* the table: one per interpreter when there are several (not CSV:
+	 * one header, one table) */
+	bool headers = !csv && several_interpreters(ctx), first = true;
+	int64_t interp = 0;
+	if (!headers) {
+		table_row(sb, csv, header);
+		if (!csv) {
+			sb_pad(sb, '-', 180);
+			sb_putc(sb, '\n');
+		}
 	}
 	struct strbuf stack, chain;
 	sb_init(&stack);
@@ -522,6 +718,14 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 		const struct task_rec *t = &snap->tasks[i];
 		if (!t->listed || !t->is_task || !ctx->selected[i])
 			continue;
+		if (headers && (first || t->interp_id != interp)) {
+			interpreter_header(sb, t->interp_id, first);
+			table_row(sb, csv, header);
+			sb_pad(sb, '-', 180);
+			sb_putc(sb, '\n');
+		}
+		first = false;
+		interp = t->interp_id;
 		char tid[24], id[24], aid[24];
 		snprintf(tid, sizeof(tid), "%llu", (unsigned long long)t->native_thread_id);
 		snprintf(id, sizeof(id), "0x%llx", (unsigned long long)t->addr);

@@ -20,6 +20,7 @@ void format_callgraph_task(struct strbuf *sb, const struct render_ctx *ctx,
 void format_callgraph(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_json(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_tree(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_threads(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv) HIDDEN;
 void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_stats(struct strbuf *sb, const struct snapshot *snap,

@@ -12,5 +12,6 @@
 #define PYAG_INTERNAL_H
 
 #include "format.h"
+#include "walker.h"
 
 #endif /* PYAG_INTERNAL_H */

@@ -329,6 +329,21 @@ static struct pyag_error *validate_constants(const struct pyag_layout *l)
 		bad = "code units";
 	else if (l->yield_from_slot == 0 || l->yield_from_slot > 16)
 		bad = "yield_from_slot";
+	else if (l->dk_indices < 16 || l->dk_indices > 64 ||
+		 l->dk_log2_size >= l->dk_indices || l->dk_log2_index_bytes >= l->dk_indices ||
+		 l->dk_kind >= l->dk_indices || l->dk_nentries > l->dk_indices - 8)
+		bad = "dict keys header";
+	else if (l->dict_uentry_size < 16 || l->dict_uentry_size > 64 ||
+		 l->dict_uentry_value > l->dict_uentry_size - 8 ||
+		 l->dict_gentry_size < 16 || l->dict_gentry_size > 64 ||
+		 l->dict_gentry_key > l->dict_gentry_size - 8 ||
+		 l->dict_gentry_value > l->dict_gentry_size - 8 ||
+		 l->dictvalues_values > 64 || l->dictvalues_valid > 64 ||
+		 l->dictvalues_capacity > 64)
+		bad = "dict entries";
+	else if (l->managed_dict_offset > -8 || l->managed_dict_offset < -64 ||
+		 l->module_dict > 4096 || l->heaptype_cached_keys > 4096)
+		bad = "object and module dicts";
 	if (bad)
 		return pyag_error_create(PYAG_ERROR_CORRUPT,
 					 "invalid layout constants: %s", bad);

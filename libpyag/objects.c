@@ -292,3 +292,286 @@ int32_t code_line(struct code_info *ci, uint64_t unit)
 		ci->ncached++;
 	return line;
 }
+
+/* ---- str comparison, dicts and instance attributes ------------------------ */
+
+/* Whether the object at obj is the str equal to the ASCII string s. */
+struct pyag_error *str_equals(struct walker *w, uint64_t obj, const char *s,
+			      bool *ret)
+{
+	const struct pyag_layout *l = w->l;
+	*ret = false;
+	if (object_kind(w, obj) != TYPE_STR)
+		return NULL;
+	uint8_t hdr[MAX_STRUCT_READ];
+	uint64_t hsize = l->unicode_state + 4;
+	if (l->unicode_length + 8 > hsize)
+		hsize = l->unicode_length + 8;
+	struct pyag_error *err = read_struct(w, obj, hdr, hsize);
+	if (err)
+		return err;
+	uint32_t state;
+	memcpy(&state, hdr + l->unicode_state, 4);
+	size_t n = strlen(s);
+	if (!((state >> l->unicode_compact_bit) & 1) ||
+	    !((state >> l->unicode_ascii_bit) & 1) ||
+	    get_u64(hdr, l->unicode_length) != n)
+		return NULL;
+	char data[256];
+	if (n > sizeof(data))
+		return NULL;
+	err = pyag_reader_read(w->r, obj + l->unicode_ascii_size, data, n);
+	if (err)
+		return err;
+	*ret = memcmp(data, s, n) == 0;
+	return NULL;
+}
+
+/* The entries of a dict's keys object, and where its values are. */
+struct dict_view {
+	uint64_t entries;       /* address of entry 0 */
+	uint64_t nentries;      /* entries in use or deleted, bounded */
+	unsigned esize, koff, voff;
+	uint64_t values;        /* split tables: PyDictValues, else 0 */
+	uint64_t capacity;      /* of values */
+};
+
+/* Open the keys object at keys; values (0: none) holds the values of a
+ * split table or of an object's inline values. */
+static struct pyag_error *dict_view_open(struct walker *w, uint64_t keys,
+					 uint64_t values, struct dict_view *v)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t hdr[MAX_STRUCT_READ];
+	if (!keys)
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "dict without keys");
+	struct pyag_error *err = read_struct(w, keys, hdr, l->dk_indices);
+	if (err)
+		return pyag_error_wrap(err, "dict keys 0x%llx", (unsigned long long)keys);
+	unsigned log2_size = hdr[l->dk_log2_size];
+	unsigned log2_index_bytes = hdr[l->dk_log2_index_bytes];
+	unsigned kind = hdr[l->dk_kind];
+	uint64_t nentries = get_u64(hdr, l->dk_nentries);
+	if (log2_size < 3 || log2_size > 40 || log2_index_bytes > log2_size + 3 ||
+	    log2_index_bytes < log2_size || kind > 2 ||
+	    nentries > (1ull << log2_size))
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "dict keys 0x%llx: implausible header "
+					 "(size 2**%u, %llu entries)",
+					 (unsigned long long)keys, log2_size,
+					 (unsigned long long)nentries);
+	if (nentries > w->lim->max_set)
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "dict keys 0x%llx: more than %zu entries",
+					 (unsigned long long)keys, w->lim->max_set);
+	v->entries = keys + l->dk_indices + (1ull << log2_index_bytes);
+	v->nentries = nentries;
+	if (kind == l->dict_kind_general) {
+		v->esize = l->dict_gentry_size;
+		v->koff = l->dict_gentry_key;
+		v->voff = l->dict_gentry_value;
+	} else {
+		v->esize = l->dict_uentry_size;
+		v->koff = 0;
+		v->voff = l->dict_uentry_value;
+	}
+	v->values = values;
+	v->capacity = 0;
+	if (values) {
+		uint8_t cap;
+		err = pyag_reader_read(w->r, values + l->dictvalues_capacity, &cap, 1);
+		if (err)
+			return pyag_error_wrap(err, "dict values 0x%llx",
+					       (unsigned long long)values);
+		v->capacity = cap;
+	}
+	return NULL;
+}
+
+#define DICT_CHUNK 128u
+
+/* fn(key, value) for every live entry, in table order, until it returns
+ * false. */
+static struct pyag_error *dict_view_each(struct walker *w, const struct dict_view *v,
+					 bool (*fn)(struct walker *, uint64_t, uint64_t, void *),
+					 void *arg)
+{
+	uint8_t buf[DICT_CHUNK * 64];
+	uint64_t vals[DICT_CHUNK];
+	for (uint64_t i = 0; i < v->nentries; i += DICT_CHUNK) {
+		uint64_t n = v->nentries - i < DICT_CHUNK ? v->nentries - i : DICT_CHUNK;
+		struct pyag_error *err = pyag_reader_read(
+			w->r, v->entries + i * v->esize, buf, (size_t)(n * v->esize));
+		if (err)
+			return pyag_error_wrap(err, "dict entries");
+		if (v->values) {
+			uint64_t m = i >= v->capacity ? 0 : v->capacity - i;
+			if (m > n)
+				m = n;
+			memset(vals, 0, sizeof(vals));
+			if (m) {
+				err = pyag_reader_read(
+					w->r, v->values + w->l->dictvalues_values + 8 * i,
+					vals, (size_t)(8 * m));
+				if (err)
+					return pyag_error_wrap(err, "dict values");
+			}
+		}
+		for (uint64_t k = 0; k < n; k++) {
+			uint64_t key = get_u64(buf, k * v->esize + v->koff);
+			uint64_t value = v->values ? vals[k]
+						   : get_u64(buf, k * v->esize + v->voff);
+			if (key && value && !fn(w, key, value, arg))
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Open the dict object at dict. */
+static struct pyag_error *dict_open(struct walker *w, uint64_t dict,
+				    struct dict_view *v)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t type, flags;
+	struct pyag_error *err = reader_read_u64(w->r, dict + l->obj_type, &type);
+	if (!err)
+		err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	if (err)
+		return pyag_error_wrap(err, "dict 0x%llx", (unsigned long long)dict);
+	if (!(flags & l->type_flag_dict))
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "0x%llx is not a dict",
+					 (unsigned long long)dict);
+	uint8_t buf[MAX_STRUCT_READ];
+	err = read_struct(w, dict, buf, l->dict_size);
+	if (err)
+		return pyag_error_wrap(err, "dict 0x%llx", (unsigned long long)dict);
+	return dict_view_open(w, get_u64(buf, l->dict_keys),
+			      get_u64(buf, l->dict_values), v);
+}
+
+struct find_str {
+	const char *key;
+	uint64_t value;
+	uint64_t index;         /* entries visited before the match */
+	struct pyag_error *err;
+};
+
+static bool find_str_fn(struct walker *w, uint64_t key, uint64_t value, void *arg)
+{
+	struct find_str *f = arg;
+	bool eq;
+	f->err = str_equals(w, key, f->key, &eq);
+	if (f->err)
+		return false;
+	if (eq) {
+		f->value = value;
+		return false;
+	}
+	f->index++;
+	return true;
+}
+
+static struct pyag_error *view_get_str(struct walker *w, const struct dict_view *v,
+				       const char *key, uint64_t *ret)
+{
+	struct find_str f = { .key = key };
+	struct pyag_error *err = dict_view_each(w, v, find_str_fn, &f);
+	if (!err)
+		err = f.err;
+	*ret = err ? 0 : f.value;
+	return err;
+}
+
+struct pyag_error *dict_get_str(struct walker *w, uint64_t dict, const char *key,
+				uint64_t *ret)
+{
+	struct dict_view v;
+	*ret = 0;
+	struct pyag_error *err = dict_open(w, dict, &v);
+	return err ? err : view_get_str(w, &v, key, ret);
+}
+
+struct pyag_error *dict_each(struct walker *w, uint64_t dict,
+			     bool (*fn)(struct walker *, uint64_t key, uint64_t value, void *),
+			     void *arg)
+{
+	struct dict_view v;
+	struct pyag_error *err = dict_open(w, dict, &v);
+	return err ? err : dict_view_each(w, &v, fn, arg);
+}
+
+struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
+			       uint64_t *ret)
+{
+	const struct pyag_layout *l = w->l;
+	*ret = 0;
+	uint64_t type, flags;
+	struct pyag_error *err = reader_read_u64(w->r, obj + l->obj_type, &type);
+	if (!err)
+		err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	if (err)
+		return pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj);
+	uint64_t dict = 0;
+	if (flags & l->type_flag_managed_dict) {
+		err = reader_read_u64(w->r, obj + (uint64_t)(int64_t)l->managed_dict_offset,
+				      &dict);
+		if (err)
+			return pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj);
+		if (!dict && (flags & l->type_flag_inline_values)) {
+			/* no dict made yet: the values follow the object, their
+			 * keys are the type's shared keys */
+			uint64_t basicsize, keys;
+			uint8_t valid;
+			err = reader_read_u64(w->r, type + l->type_basicsize, &basicsize);
+			if (!err && (basicsize < l->obj_type + 8 || basicsize > (1u << 20)))
+				err = pyag_error_create(PYAG_ERROR_CORRUPT,
+							"type 0x%llx: implausible size %llu",
+							(unsigned long long)type,
+							(unsigned long long)basicsize);
+			if (!err)
+				err = pyag_reader_read(w->r, obj + basicsize +
+						       l->dictvalues_valid, &valid, 1);
+			if (!err && !valid)
+				return NULL;
+			if (!err)
+				err = reader_read_u64(w->r, type + l->heaptype_cached_keys, &keys);
+			struct dict_view v;
+			if (!err)
+				err = dict_view_open(w, keys, obj + basicsize, &v);
+			if (!err)
+				err = view_get_str(w, &v, name, ret);
+			return err ? pyag_error_wrap(err, "object 0x%llx",
+						     (unsigned long long)obj) : NULL;
+		}
+	} else {
+		uint64_t offset;
+		err = reader_read_u64(w->r, type + l->type_dictoffset, &offset);
+		if (!err && (int64_t)offset > 0 && offset < (1u << 20))
+			err = reader_read_u64(w->r, obj + offset, &dict);
+		if (err)
+			return pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj);
+	}
+	if (!dict)
+		return NULL;
+	err = dict_get_str(w, dict, name, ret);
+	return err ? pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj) : NULL;
+}
+
+struct pyag_error *module_dict(struct walker *w, uint64_t interp, const char *name,
+			       uint64_t *ret)
+{
+	uint64_t modules, module;
+	*ret = 0;
+	struct pyag_error *err = reader_read_u64(w->r, interp + w->l->interp_modules,
+						 &modules);
+	if (err || !modules)
+		return err;
+	err = dict_get_str(w, modules, name, &module);
+	if (err)
+		return pyag_error_wrap(err, "sys.modules");
+	if (!module)
+		return NULL;
+	err = reader_read_u64(w->r, module + w->l->module_dict, ret);
+	return err ? pyag_error_wrap(err, "module %s", name) : NULL;
+}

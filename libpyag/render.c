@@ -14,6 +14,7 @@ static const struct {
 	{ "tree", PYAG_FORMAT_TREE },   { "callgraph", PYAG_FORMAT_CALLGRAPH },
 	{ "table", PYAG_FORMAT_TABLE }, { "csv", PYAG_FORMAT_CSV },
 	{ "json", PYAG_FORMAT_JSON },   { "dot", PYAG_FORMAT_DOT },
+	{ "threads", PYAG_FORMAT_THREADS },
 };
 
 struct pyag_error *pyag_format_parse(const char *name, enum pyag_format *ret)
@@ -99,7 +100,9 @@ struct pyag_error *pyag_render(const struct pyag_graph *graph,
 	bool nothing = true;
 	for (size_t i = 0; i < snap->ntasks && nothing; i++)
 		nothing = !(sel[i] && snap->tasks[i].is_task);
-	if (nothing && o.format != PYAG_FORMAT_JSON && task < 0) {
+	/* the thread report shows threads without tasks too */
+	if (nothing && o.format != PYAG_FORMAT_JSON && o.format != PYAG_FORMAT_THREADS &&
+	    task < 0) {
 		free(sel);
 		if (o.native_thread_id || o.name_glob)
 			return pyag_error_create(PYAG_ERROR_NOT_FOUND,
@@ -139,6 +142,9 @@ struct pyag_error *pyag_render(const struct pyag_graph *graph,
 		break;
 	case PYAG_FORMAT_DOT:
 		format_dot(&out, &ctx);
+		break;
+	case PYAG_FORMAT_THREADS:
+		format_threads(&out, &ctx);
 		break;
 	default:
 		free(sel);

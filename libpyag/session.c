@@ -397,6 +397,31 @@ static struct pyag_error *walk(struct pyag_session *s, struct pyag_reader *r,
 	return err;
 }
 
+/* The kernel's name of each thread of a live process (/proc/PID/task/TID/comm):
+ * what top and ps show; 3.14+ set it from the threading name. */
+static void read_thread_comms(struct snapshot *snap, int pid)
+{
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		struct thread_rec *th = &snap->threads[i];
+		char path[96], buf[64];
+		snprintf(path, sizeof(path), "/proc/%d/task/%llu/comm", pid,
+			 (unsigned long long)th->native_thread_id);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		while (n && (buf[n - 1] == '\n' || buf[n - 1] == 0))
+			n--;
+		for (size_t k = 0; k < n; k++)
+			if ((unsigned char)buf[k] < 0x20 || (unsigned char)buf[k] >= 0x7f)
+				buf[k] = '?';
+		th->comm = snapshot_intern(snap, buf, n);
+		if (!th->comm)
+			snapshot_nomem(snap, "thread names");
+	}
+}
+
 struct pyag_error *pyag_capture(struct pyag_session *s, struct pyag_graph **ret)
 {
 	if (!s)
@@ -442,6 +467,8 @@ struct pyag_error *pyag_capture(struct pyag_session *s, struct pyag_graph **ret)
 		goto out;
 	snap->bytes_read = r->bytes_read;
 	snap->read_calls = r->read_calls;
+	if (host->kind == PYAG_TARGET_LIVE && !host->read)
+		read_thread_comms(snap, host->pid);
 	if ((err = graph_build(snap, &g->g)))
 		goto out;
 	layout_version_string(snap->layout.version, g->python, sizeof(g->python));
@@ -529,8 +556,56 @@ struct pyag_error *pyag_graph_thread(const struct pyag_graph *g, size_t i,
 		.running_task = th->running_task,
 		.running_index = th->running_task ? pyag_graph_find(g, th->running_task)
 						  : PYAG_NONE,
+		.name = th->name,
+		.comm = th->comm,
+		.holds_gil = th->holds_gil,
+		.state = (enum pyag_thread_state)th->state,
+		.loop = th->loop,
+		.num_frames = th->nstack,
 	};
 	return fill(ret, &full, sizeof(full), "pyag_thread");
+}
+
+static struct pyag_error *frame_out(const struct frame_rec *f, struct pyag_frame *ret)
+{
+	struct pyag_frame full = {
+		.size = sizeof(full),
+		.function = f->function,
+		.filename = f->filename,
+		.line = f->line,
+		.kind = (enum pyag_frame_kind)f->kind,
+	};
+	return fill(ret, &full, sizeof(full), "pyag_frame");
+}
+
+struct pyag_error *pyag_graph_thread_frame(const struct pyag_graph *g, size_t i,
+					   size_t k, struct pyag_frame *ret)
+{
+	if (!g || i >= g->snap.nthreads)
+		return bad_index("thread", i, pyag_graph_num_threads(g));
+	const struct thread_rec *th = &g->snap.threads[i];
+	if (k >= th->nstack)
+		return bad_index("frame", k, th->nstack);
+	return frame_out(&th->stack[k], ret);
+}
+
+const char *pyag_thread_state_name(enum pyag_thread_state state)
+{
+	switch (state) {
+	case PYAG_THREAD_RUNNING:
+		return "running";
+	case PYAG_THREAD_WAITING_GIL:
+		return "waiting_for_gil";
+	case PYAG_THREAD_GIL_RELEASED:
+		return "gil_released";
+	case PYAG_THREAD_IDLE:
+		return "idle";
+	case PYAG_THREAD_SUSPENDED:
+		return "suspended";
+	case PYAG_THREAD_UNKNOWN:
+	default:
+		return "unknown";
+	}
 }
 
 struct pyag_error *pyag_graph_task(const struct pyag_graph *g, size_t i,
@@ -563,15 +638,7 @@ struct pyag_error *pyag_graph_frame(const struct pyag_graph *g, size_t i, size_t
 	const struct task_rec *t = &g->snap.tasks[i];
 	if (k >= t->nframes)
 		return bad_index("frame", k, t->nframes);
-	const struct frame_rec *f = &t->frames[k];
-	struct pyag_frame full = {
-		.size = sizeof(full),
-		.function = f->function,
-		.filename = f->filename,
-		.line = f->line,
-		.kind = (enum pyag_frame_kind)f->kind,
-	};
-	return fill(ret, &full, sizeof(full), "pyag_frame");
+	return frame_out(&t->frames[k], ret);
 }
 
 struct pyag_error *pyag_graph_awaiter(const struct pyag_graph *g, size_t i, size_t k,

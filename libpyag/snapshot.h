@@ -46,11 +46,19 @@ struct task_rec {
 	uint32_t nawaited_by;
 };
 
+/* What a thread is doing, as far as memory tells (PYAG_THREAD_*). */
 struct thread_rec {
 	int64_t interp_id;
 	uint64_t thread_id;
 	uint64_t native_thread_id;
 	uint64_t running_task;  /* 0: none */
+	uint64_t loop;          /* its running event loop, 0: none */
+	const char *name;       /* threading's name (interned), NULL: none */
+	const char *comm;       /* the kernel's name (live), NULL: unknown */
+	int8_t holds_gil;       /* 1, 0, -1: unknown */
+	uint8_t state;          /* enum pyag_thread_state */
+	struct frame_rec *stack;    /* the whole Python stack, innermost first */
+	uint32_t nstack;
 };
 
 struct warning_rec {

@@ -81,22 +81,29 @@ static bool frame_list_push(struct frame_list *fl, const struct frame_rec *f)
 	return true;
 }
 
-static void frame_list_commit(struct walker *w, struct frame_list *fl,
-			      struct task_rec *t)
+/* Move the frames into the snapshot's arena: *ret and *n_ret. */
+static void frame_list_take(struct walker *w, struct frame_list *fl,
+			    struct frame_rec **ret, uint32_t *n_ret)
 {
-	t->nframes = 0;
-	t->frames = NULL;
+	*n_ret = 0;
+	*ret = NULL;
 	if (fl->n) {
-		t->frames = arena_alloc(&w->snap->mem, fl->n * sizeof(*fl->v));
-		if (t->frames) {
-			memcpy(t->frames, fl->v, fl->n * sizeof(*fl->v));
-			t->nframes = (uint32_t)fl->n;
+		*ret = arena_alloc(&w->snap->mem, fl->n * sizeof(*fl->v));
+		if (*ret) {
+			memcpy(*ret, fl->v, fl->n * sizeof(*fl->v));
+			*n_ret = (uint32_t)fl->n;
 		} else {
 			snapshot_nomem(w->snap, "call stacks");
 		}
 	}
 	free(fl->v);
 	*fl = (struct frame_list){ .snap = fl->snap };
+}
+
+static void frame_list_commit(struct walker *w, struct frame_list *fl,
+			      struct task_rec *t)
+{
+	frame_list_take(w, fl, &t->frames, &t->nframes);
 }
 
 /*
@@ -195,27 +202,30 @@ static enum frame_kind generator_frame_kind(struct walker *w, uint64_t frame_add
 }
 
 /*
- * The real frames of the task running on a thread, top first, down to the
- * outermost coroutine frame of the task (the one whose caller is not a
- * generator frame), as capture_call_graph() does for the current task.
+ * The frames of a thread, top first, skipping the shim frames of the C
+ * stack. With whole false, only down to the outermost coroutine frame of
+ * the running task (the one whose caller is not a generator frame), as
+ * capture_call_graph() does for the current task; with whole true, the
+ * thread's whole stack. who: the task or thread state the warnings name.
  */
-static void walk_thread_frames(struct walker *w, uint64_t frame_addr,
-			       struct task_rec *t, struct frame_list *fl)
+static void walk_frames(struct walker *w, uint64_t frame_addr, uint64_t who,
+			bool whole, struct frame_list *fl)
 {
 	const struct pyag_layout *l = w->l;
 	uint8_t buf[MAX_STRUCT_READ];
 	bool stop_after_async = false;
 	for (size_t n = 0; frame_addr; n++) {
 		if (n >= w->lim->max_frames) {
-			snapshot_warn_at(w->snap, PYAG_WARNING_LIMIT, t->addr,
+			snapshot_warn_at(w->snap, PYAG_WARNING_LIMIT, who,
 					 "thread stack deeper than %zu frames, truncated",
 					 w->lim->max_frames);
 			return;
 		}
 		struct pyag_error *err = read_struct(w, frame_addr, buf, l->frame_size);
 		if (err) {
-			warn_error(w, frame_addr, err, "task 0x%llx: frame 0x%llx",
-				   (unsigned long long)t->addr, (unsigned long long)frame_addr);
+			warn_error(w, frame_addr, err, "%s 0x%llx: frame 0x%llx",
+				   whole ? "thread state" : "task",
+				   (unsigned long long)who, (unsigned long long)frame_addr);
 			return;
 		}
 		int owner = (int8_t)buf[l->frame_owner];
@@ -234,7 +244,8 @@ static void walk_thread_frames(struct walker *w, uint64_t frame_addr,
 		if (frame_from_bytes(w, buf, kind, &f)) {
 			if (!frame_list_push(fl, &f))
 				return;
-			if (kind == FRAME_KIND_ASYNC || kind == FRAME_KIND_ASYNC_GENERATOR)
+			if (!whole && (kind == FRAME_KIND_ASYNC ||
+				       kind == FRAME_KIND_ASYNC_GENERATOR))
 				stop_after_async = true;
 		}
 		frame_addr = prev;
@@ -502,7 +513,94 @@ static void walk_awaiters(struct walker *w)
 	}
 }
 
-static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
+/* ---- threads ---------------------------------------------------------------- */
+
+/* threading's registry of an interpreter: ident -> Thread object. */
+struct thread_names {
+	struct u64map index;    /* ident -> index into objs */
+	uint64_t *objs;
+	size_t n, cap;
+	bool nomem;
+};
+
+static bool thread_names_add(struct walker *w, uint64_t key, uint64_t value, void *arg)
+{
+	struct thread_names *tn = arg;
+	uint64_t ident;
+	bool negative;
+	if (object_kind(w, key) != TYPE_INT)
+		return true;
+	struct pyag_error *err = read_int(w, key, &ident, &negative);
+	if (err) {
+		pyag_error_destroy(err);
+		return true;
+	}
+	if (negative || tn->n >= UINT32_MAX)
+		return true;
+	if (tn->n == tn->cap) {
+		size_t cap = tn->cap ? 2 * tn->cap : 16;
+		uint64_t *v = realloc(tn->objs, cap * sizeof(*v));
+		if (!v) {
+			tn->nomem = true;
+			return false;
+		}
+		tn->objs = v;
+		tn->cap = cap;
+	}
+	if (!u64map_put(&tn->index, ident, (uint32_t)tn->n)) {
+		tn->nomem = true;
+		return false;
+	}
+	tn->objs[tn->n++] = value;
+	return true;
+}
+
+/* threading._active of the interpreter at interp (empty when threading
+ * was never imported). */
+static void thread_names_load(struct walker *w, uint64_t interp, int64_t id,
+			      struct thread_names *tn)
+{
+	uint64_t globals, active = 0;
+	struct pyag_error *err = module_dict(w, interp, "threading", &globals);
+	if (!err && globals)
+		err = dict_get_str(w, globals, "_active", &active);
+	if (!err && active)
+		err = dict_each(w, active, thread_names_add, tn);
+	if (err)
+		warn_error(w, active ? active : interp, err,
+			   "interpreter %lld: threading's thread names", (long long)id);
+	if (tn->nomem)
+		snapshot_nomem(w->snap, "thread names");
+}
+
+static void thread_names_deinit(struct thread_names *tn)
+{
+	u64map_deinit(&tn->index);
+	free(tn->objs);
+}
+
+static const char *thread_name(struct walker *w, const struct thread_names *tn,
+			       uint64_t ident)
+{
+	uint32_t i;
+	if (!u64map_get(&tn->index, ident, &i))
+		return NULL;
+	uint64_t name = 0;
+	const char *ret = NULL;
+	struct pyag_error *err = object_attr(w, tn->objs[i], "_name", &name);
+	if (!err && name)
+		err = read_str(w, name, &ret);
+	if (err)
+		warn_error(w, tn->objs[i], err, "thread %llu: its name",
+			   (unsigned long long)ident);
+	return ret;
+}
+
+/* _Py_THREAD_SUSPENDED: parked by a stop-the-world pause */
+#define TSTATE_SUSPENDED 2
+
+static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp,
+			const struct thread_names *names)
 {
 	const struct pyag_layout *l = w->l;
 	uint8_t buf[MAX_STRUCT_READ];
@@ -515,13 +613,39 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
 	struct thread_rec *th = snapshot_add_thread(w->snap);
 	if (!th)
 		return;
+	size_t thi = th - w->snap->threads;
 	th->interp_id = interp;
 	th->thread_id = get_u64(buf, l->tstate_thread_id);
 	th->native_thread_id = get_u64(buf, l->tstate_native_thread_id);
+	uint64_t current_frame = get_u64(buf, l->tstate_current_frame);
+	int32_t attached = get_i32(buf, l->tstate_state);
+	bool holds = get_i32(buf, l->tstate_holds_gil) != 0;
+	bool requested = l->tstate_gil_requested &&
+			 get_i32(buf, l->tstate_gil_requested) != 0;
+	th->holds_gil = l->free_threaded ? -1 : holds;
+	struct frame_list fl = { .snap = w->snap };
+	walk_frames(w, current_frame, tstate, true, &fl);
+	th = &w->snap->threads[thi];
+	frame_list_take(w, &fl, &th->stack, &th->nstack);
+	if (l->free_threaded ? attached == 1 : holds)
+		th->state = PYAG_THREAD_RUNNING;
+	else if (requested)
+		th->state = PYAG_THREAD_WAITING_GIL;
+	else if (attached == TSTATE_SUSPENDED)
+		th->state = PYAG_THREAD_SUSPENDED;
+	else if (!th->nstack)
+		th->state = PYAG_THREAD_IDLE;
+	else
+		th->state = PYAG_THREAD_GIL_RELEASED;
+	const char *name = thread_name(w, names, th->thread_id);
+	th = &w->snap->threads[thi];
+	th->name = name;
+	if (!l->have_asyncio)
+		return;
 	uint64_t native = th->native_thread_id;
 	uint64_t running = get_u64(buf, l->athread_running_task);
-	uint64_t current_frame = get_u64(buf, l->tstate_current_frame);
 	th->running_task = running;
+	th->loop = get_u64(buf, l->athread_running_loop);
 	char what[64];
 	snprintf(what, sizeof(what), "thread %llu", (unsigned long long)native);
 	walk_task_list(w, tstate + l->athread_tasks_head, interp, native, what);
@@ -533,8 +657,7 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp)
 	if (!t)
 		return;
 	idx = t - w->snap->tasks;
-	struct frame_list fl = { .snap = w->snap };
-	walk_thread_frames(w, current_frame, t, &fl);
+	walk_frames(w, current_frame, t->addr, false, &fl);
 	t = &w->snap->tasks[idx];
 	t->running = true;
 	t->native_thread_id = native;
@@ -583,6 +706,9 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 			break;
 		}
 		struct u64map seen_threads = { 0 };
+		struct thread_names names = { 0 };
+		if (tstate)
+			thread_names_load(&w, interp, id, &names);
 		for (size_t nt = 0; tstate; nt++) {
 			uint32_t dummy;
 			if (nt >= lim->max_threads || u64map_get(&seen_threads, tstate, &dummy)) {
@@ -595,8 +721,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 				snapshot_nomem(snap, "the thread list");
 				break;
 			}
-			if (l->have_asyncio)
-				walk_thread(&w, tstate, id);
+			walk_thread(&w, tstate, id, &names);
 			struct pyag_error *e = reader_read_u64(r, tstate + l->tstate_next, &tstate);
 			if (e) {
 				warn_error(&w, tstate, e, "thread list");
@@ -604,6 +729,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 			}
 		}
 		u64map_deinit(&seen_threads);
+		thread_names_deinit(&names);
 		if (l->have_asyncio) {
 			char what[64];
 			snprintf(what, sizeof(what), "interpreter %lld", (long long)id);

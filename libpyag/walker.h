@@ -1,7 +1,8 @@
 /*
  * The walk's context and the object readers it is built on (objects.c):
  * bounded reads of structs, type classification, str and int objects,
- * code objects and their line tables. Only walk.c and objects.c see this.
+ * code objects and their line tables, dicts and instance attributes. The
+ * walk (walk.c, objects.c) and the tests see this.
  */
 #ifndef PYAG_WALKER_H
 #define PYAG_WALKER_H
@@ -85,5 +86,25 @@ struct pyag_error *read_int(struct walker *w, uint64_t obj, uint64_t *ret,
 struct code_info *code_lookup(struct walker *w, uint64_t code) HIDDEN;
 /* The line of code unit `unit` of a code object, -1 if unknown. */
 int32_t code_line(struct code_info *ci, uint64_t unit) HIDDEN;
+
+/* Dicts and attributes. Every table read is bounded by the set limit; a
+ * missing key is no error (*ret 0). */
+/* Whether the object at obj is the str equal to the ASCII string s. */
+struct pyag_error *str_equals(struct walker *w, uint64_t obj, const char *s,
+			      bool *ret) HIDDEN;
+/* The value of the dict at dict under the str key `key`. */
+struct pyag_error *dict_get_str(struct walker *w, uint64_t dict, const char *key,
+				uint64_t *ret) HIDDEN;
+/* fn(w, key, value, arg) for each item until fn returns false. */
+struct pyag_error *dict_each(struct walker *w, uint64_t dict,
+			     bool (*fn)(struct walker *, uint64_t key, uint64_t value, void *),
+			     void *arg) HIDDEN;
+/* The attribute `name` of a plain Python object: its managed dict, its
+ * inline values (3.13+) or the dict at tp_dictoffset. */
+struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
+			       uint64_t *ret) HIDDEN;
+/* sys.modules[name].__dict__ of an interpreter (0: not imported). */
+struct pyag_error *module_dict(struct walker *w, uint64_t interp, const char *name,
+			       uint64_t *ret) HIDDEN;
 
 #endif /* PYAG_WALKER_H */

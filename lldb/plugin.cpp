@@ -574,6 +574,7 @@ std::string long_help()
 		"  async graph 0x7ffff7a1b2c0          one task or future and who awaits it\n"
 		"  async graph --current               the task running on the selected thread\n"
 		"  async graph --format=table          like 'python -m asyncio ps'\n"
+		"  async graph --format=threads        every thread: state, Python stack, tasks\n"
 		"\n";
 	const char *usage = pyag_command_usage();
 	/* lldb re-flows unindented help lines: skip the library's summary

@@ -204,7 +204,7 @@ def library_path():
 
 
 def version():
-    """The library's version string ("0.2.0")."""
+    """The library's version string ("0.3.0")."""
     return _text(_lib().pyag_version())
 
 
@@ -554,24 +554,43 @@ class FutureCallGraph:
             ", ".join("%#x" % a.future.id for a in self.awaited_by) or "none")
 
 
+def _frame_entry(fr):
+    kind = _FRAME_KINDS[fr.kind] if 0 <= fr.kind < 4 else ""
+    return FrameCallGraphEntry(_text(fr.function), _text(fr.filename),
+                               fr.line if fr.line >= 0 else None, kind)
+
+
 class Thread:
     """A Python thread: interpreter, thread_id (pthread), native_thread_id,
-    running_task_id (address or None) and running_task (its node)."""
+    running_task_id (address or None) and running_task (its node); name
+    (threading's, or None), comm (the kernel's, live only, or None),
+    holds_gil (True, False, or None when it cannot be told), state
+    ('running', 'waiting_for_gil', 'gil_released', 'idle', 'suspended',
+    'unknown'), loop (the address of its running event loop, or None) and
+    stack (its whole Python stack, FrameCallGraphEntry, innermost first)."""
 
     __slots__ = ("interpreter", "thread_id", "native_thread_id", "running_task_id",
-                 "running_task")
+                 "running_task", "name", "comm", "holds_gil", "state", "loop",
+                 "stack")
 
     def __init__(self, interpreter, thread_id, native_thread_id, running_task_id,
-                 running_task):
+                 running_task, name=None, comm=None, holds_gil=None,
+                 state="unknown", loop=None, stack=()):
         self.interpreter = interpreter
         self.thread_id = thread_id
         self.native_thread_id = native_thread_id
         self.running_task_id = running_task_id
         self.running_task = running_task
+        self.name = name
+        self.comm = comm
+        self.holds_gil = holds_gil
+        self.state = state
+        self.loop = loop
+        self.stack = stack
 
     def __repr__(self):
-        return "<Thread native_thread_id=%d running=%s>" % (
-            self.native_thread_id,
+        return "<Thread native_thread_id=%d name=%r %s running=%s>" % (
+            self.native_thread_id, self.name, self.state,
             "%#x" % self.running_task_id if self.running_task_id else None)
 
 
@@ -696,10 +715,7 @@ class Graph(_Closing):
             frames = []
             for k in range(t.num_frames):
                 _check(lib, lib.pyag_graph_frame(g, i, k, ctypes.byref(fr)))
-                kind = _FRAME_KINDS[fr.kind] if 0 <= fr.kind < 4 else ""
-                frames.append(FrameCallGraphEntry(_text(fr.function), _text(fr.filename),
-                                                  fr.line if fr.line >= 0 else None,
-                                                  kind))
+                frames.append(_frame_entry(fr))
             full = tuple(frames)
             ncap = min(t.num_capture, t.num_frames)
             capture_stack = full[len(full) - ncap:] if ncap < len(full) else full
@@ -735,8 +751,17 @@ class Graph(_Closing):
             running = None
             if th.running_index != _ffi.NONE_INDEX and th.running_index < len(nodes):
                 running = nodes[th.running_index]
+            stack = []
+            for k in range(th.num_frames):
+                _check(lib, lib.pyag_graph_thread_frame(g, i, k, ctypes.byref(fr)))
+                stack.append(_frame_entry(fr))
             threads.append(Thread(th.interpreter, th.thread_id, th.native_thread_id,
-                                  th.running_task or None, running))
+                                  th.running_task or None, running,
+                                  _text(th.name) if th.name else None,
+                                  _text(th.comm) if th.comm else None,
+                                  None if th.holds_gil < 0 else bool(th.holds_gil),
+                                  _text(lib.pyag_thread_state_name(th.state)),
+                                  th.loop or None, tuple(stack)))
         self.threads = threads
 
         cycles = []

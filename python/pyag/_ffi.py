@@ -12,7 +12,7 @@ import sys
 import threading
 
 # The interface version this module was written against (PYAG_API_VERSION).
-API_VERSION = 2
+API_VERSION = 3
 
 # Replaced at install time by the path of the installed library.
 _INSTALLED_LIBRARY = "@PYAG_INSTALLED_LIBRARY@"
@@ -69,7 +69,9 @@ class Callbacks(Sized):
 class Thread(Sized):
     _fields_ = [("size", c_size_t), ("interpreter", c_int64),
                 ("thread_id", c_uint64), ("native_thread_id", c_uint64),
-                ("running_task", c_uint64), ("running_index", c_size_t)]
+                ("running_task", c_uint64), ("running_index", c_size_t),
+                ("name", c_char_p), ("comm", c_char_p), ("holds_gil", c_int),
+                ("state", c_enum), ("loop", c_uint64), ("num_frames", c_size_t)]
 
 
 class Task(Sized):
@@ -176,6 +178,8 @@ _PROTOTYPES = {
     "pyag_graph_thread": (_ERR, [_GRAPH, c_size_t, _P(Thread)]),
     "pyag_graph_task": (_ERR, [_GRAPH, c_size_t, _P(Task)]),
     "pyag_graph_frame": (_ERR, [_GRAPH, c_size_t, c_size_t, _P(Frame)]),
+    "pyag_graph_thread_frame": (_ERR, [_GRAPH, c_size_t, c_size_t, _P(Frame)]),
+    "pyag_thread_state_name": (c_char_p, [c_enum]),
     "pyag_graph_awaiter": (_ERR, [_GRAPH, c_size_t, c_size_t, _P(c_uint64),
                                   _P(c_size_t)]),
     "pyag_graph_find": (c_size_t, [_GRAPH, c_uint64]),

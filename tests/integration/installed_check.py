@@ -171,7 +171,7 @@ def checks(tap, args, home):
         _py_async_graph && echo "layout: ${COMPREPLY[*]}"
     ''' % (COMPLETION, COMPLETION)
     rc, out, err = run(["bash", "-c", script], home)
-    tap.ok(rc == 0 and "format: tree callgraph table csv json dot" in out
+    tap.ok(rc == 0 and "format: tree callgraph table csv json dot threads" in out
            and "layout: auto offsets dwarf" in out,
            "bash completion of --format= and --layout=", describe(["bash", "-c", "..."], rc, out, err))
 

@@ -141,6 +141,34 @@ START_TEST(test_capture_accessors)
 	ck_assert_uint_eq(th.native_thread_id, 4242);
 	ck_assert_uint_eq(th.running_task, w.running);
 	ck_assert_uint_eq(th.running_index, pyag_graph_find(g, w.running));
+	/* API 3: its whole stack (block, main, the loop's frame), no name (no
+	 * threading registry in this world), not holding the GIL */
+	ck_assert_uint_eq(th.num_frames, 3);
+	ck_assert_ptr_null(th.name);
+	ck_assert_ptr_null(th.comm);
+	ck_assert_int_eq(th.holds_gil, 0);
+	ck_assert_int_eq(th.state, PYAG_THREAD_GIL_RELEASED);
+	ck_assert_str_eq(pyag_thread_state_name(th.state), "gil_released");
+	ck_assert_str_eq(pyag_thread_state_name(PYAG_THREAD_RUNNING), "running");
+	ck_assert_str_eq(pyag_thread_state_name((enum pyag_thread_state)99), "unknown");
+	ck_assert_ptr_null(pyag_graph_thread_frame(g, 0, 0, &f));
+	ck_assert_str_eq(f.function, "block");
+	ck_assert_int_eq(f.kind, PYAG_FRAME_PLAIN);
+	ck_assert_ptr_null(pyag_graph_thread_frame(g, 0, 2, &f));
+	ck_assert_str_eq(f.function, "main");
+	struct pyag_error *terr = pyag_graph_thread_frame(g, 0, 3, &f);
+	ck_assert_int_eq(pyag_error_code(terr), PYAG_ERROR_USAGE);
+	pyag_error_destroy(terr);
+	terr = pyag_graph_thread_frame(g, 1, 0, &f);
+	ck_assert_int_eq(pyag_error_code(terr), PYAG_ERROR_USAGE);
+	pyag_error_destroy(terr);
+	/* an API 2 caller's struct pyag_thread: filled up to its size only */
+	struct pyag_thread old;
+	memset(&old, 0xee, sizeof(old));
+	old.size = offsetof(struct pyag_thread, name);
+	ck_assert_ptr_null(pyag_graph_thread(g, 0, &old));
+	ck_assert_uint_eq(old.native_thread_id, 4242);
+	ck_assert_uint_eq((uintptr_t)old.name, (uintptr_t)0xeeeeeeeeeeeeeeeeull);
 	/* out of range, and a struct without its size */
 	struct pyag_error *err = pyag_graph_task(g, 99, &t);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_USAGE);
@@ -203,6 +231,26 @@ START_TEST(test_render)
 	ck_assert_int_eq(st.styles[PYAG_STYLE_FUNCTION],
 			 (int)strlen("sleep") + (int)strlen("leaf") +
 			 (int)strlen("main") + (int)strlen("TaskGroup._aexit"));
+	/* the thread report: the thread's stack as a traceback, then its tasks */
+	struct text tt;
+	memset(&tt, 0, sizeof(tt));
+	struct pyag_render_options to = PYAG_INIT_RENDER_OPTIONS;
+	to.format = PYAG_FORMAT_THREADS;
+	ck_assert_ptr_null(pyag_render(g, &to, text_write, &tt));
+	const char *head = strstr(tt.buf, "\nThread 4242 (interpreter 0): GIL released");
+	ck_assert_ptr_nonnull(head);
+	const char *outer = strstr(tt.buf, "in main\n");
+	const char *inner = strstr(tt.buf, "in block\n");
+	ck_assert_ptr_nonnull(outer);
+	ck_assert_ptr_nonnull(inner);
+	ck_assert(outer < inner);  /* most recent call last */
+	ck_assert_ptr_nonnull(strstr(tt.buf, "Stack (most recent call last):\n  File \""));
+	ck_assert_ptr_nonnull(strstr(tt.buf, "Tasks:\n└── (T) Task-7"));
+	/* --thread of another thread: the header line only */
+	memset(&tt, 0, sizeof(tt));
+	to.native_thread_id = 4243;
+	ck_assert_ptr_null(pyag_render(g, &to, text_write, &tt));
+	ck_assert_ptr_null(strstr(tt.buf, "Thread 4242"));
 	/* a sink that refuses: an error, not a shorter output */
 	ro.styled_write = NULL;
 	ro.format = PYAG_FORMAT_TREE;

@@ -553,11 +553,270 @@ START_TEST(test_walk_records)
 }
 END_TEST
 
+
+/* ---- dicts, attributes, thread records ---- */
+
+/* A walker over a fake interpreter, for the object readers. */
+struct obj_env {
+	struct fake_py py;
+	struct pyag_reader *r;
+	struct walk_limits lim;
+	struct snapshot snap;
+	struct walker w;
+};
+
+static void obj_env_init(struct obj_env *e, uint64_t version)
+{
+	fake_py_init(&e->py, version);
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, e->py.m, &e->r));
+	walk_default_limits(&e->lim);
+	snapshot_init(&e->snap);
+	e->w = (struct walker){ .r = e->r, .l = &e->py.l, .lim = &e->lim, .snap = &e->snap };
+}
+
+static void obj_env_deinit(struct obj_env *e)
+{
+	u64map_deinit(&e->w.types);
+	u64map_deinit(&e->w.codes);
+	free(e->w.code_infos);
+	snapshot_deinit(&e->snap);
+	pyag_reader_destroy(e->r);
+	fake_py_deinit(&e->py);
+}
+
+START_TEST(test_dict_reader)
+{
+	struct obj_env e;
+	obj_env_init(&e, fake_version(_i));
+	struct fake_py *py = &e.py;
+	const struct pyag_layout *l = &py->l;
+	struct walker *w = &e.w;
+	/* a str-keyed table, a general one, 20 entries (a bigger table) */
+	static const char *const names[] = { "alpha", "beta", "gamma" };
+	const uint64_t vals[] = { 0x1110, 0x2220, 0x3330 };
+	uint64_t d = fake_dict_str(py, names, vals, 3);
+	uint64_t v;
+	ck_assert_ptr_null(dict_get_str(w, d, "beta", &v));
+	ck_assert_uint_eq(v, 0x2220);
+	ck_assert_ptr_null(dict_get_str(w, d, "gamma", &v));
+	ck_assert_uint_eq(v, 0x3330);
+	ck_assert_ptr_null(dict_get_str(w, d, "delta", &v));
+	ck_assert_uint_eq(v, 0);
+	ck_assert_ptr_null(dict_get_str(w, d, "alph", &v));  /* a prefix is no match */
+	ck_assert_uint_eq(v, 0);
+	uint64_t keys[20], values[20];
+	for (int i = 0; i < 20; i++) {
+		keys[i] = i == 13 ? fake_ascii(py, "needle") : fake_int(py, 100 + i);
+		values[i] = 0x9000 + 16 * i;
+	}
+	uint64_t g = fake_dict(py, keys, values, 20);
+	ck_assert_ptr_null(dict_get_str(w, g, "needle", &v));
+	ck_assert_uint_eq(v, 0x9000 + 16 * 13);
+	/* a split table: keys shared, values apart */
+	uint64_t skeys[2] = { fake_ascii(py, "x"), fake_ascii(py, "y") };
+	uint64_t split = fake_dict(py, NULL, NULL, 0);
+	uint64_t sv = fake_alloc(py->m, 64);
+	fake_w8(py->m, sv + l->dictvalues_capacity, 2);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	fake_w64(py->m, sv + l->dictvalues_values, 0xaa0);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	fake_w64(py->m, sv + l->dictvalues_values + 8, 0xbb0);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	fake_w64(py->m, split + l->dict_keys, fake_keys(py, skeys, NULL, 2, 2));
+	fake_w64(py->m, split + l->dict_values, sv);
+	ck_assert_ptr_null(dict_get_str(w, split, "y", &v));
+	ck_assert_uint_eq(v, 0xbb0);
+	/* a capacity smaller than the keys: the value past it is none */
+	fake_w8(py->m, sv + l->dictvalues_capacity, 1);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	ck_assert_ptr_null(dict_get_str(w, split, "y", &v));
+	ck_assert_uint_eq(v, 0);
+	/* hostile tables are errors, never long reads */
+	uint64_t k = 0;
+	fake_read(py->m, d + l->dict_keys, &k, 8);
+	fake_w8(py->m, k + l->dk_log2_size, 63);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	struct pyag_error *err = dict_get_str(w, d, "beta", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	pyag_error_destroy(err);
+	fake_w8(py->m, k + l->dk_log2_size, 3);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	fake_w64(py->m, k + l->dk_nentries, 9);  /* more entries than slots */
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	err = dict_get_str(w, d, "beta", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	pyag_error_destroy(err);
+	fake_w64(py->m, k + l->dk_nentries, 3);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	fake_w8(py->m, k + l->dk_kind, 7);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	err = dict_get_str(w, d, "beta", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	pyag_error_destroy(err);
+	/* the entries limit */
+	e.lim.max_set = 10;
+	err = dict_get_str(w, g, "needle", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	ck_assert(strstr(pyag_error_message(err), "more than 10 entries"));
+	pyag_error_destroy(err);
+	/* not a dict */
+	err = dict_get_str(w, keys[0], "x", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	pyag_error_destroy(err);
+	/* unreadable */
+	err = dict_get_str(w, 0x10, "x", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_FAULT);
+	pyag_error_destroy(err);
+	obj_env_deinit(&e);
+}
+END_TEST
+
+START_TEST(test_object_attr)
+{
+	struct obj_env e;
+	obj_env_init(&e, fake_version(_i));
+	struct fake_py *py = &e.py;
+	struct walker *w = &e.w;
+	static const char *const attrs[] = { "_target", "_name", "_ident" };
+	uint64_t type = fake_heap_type(py, "Thread", attrs, 3);
+	const uint64_t inline_vals[] = { 0x100, 0x200, 0x300 };
+	uint64_t o = fake_instance(py, type, inline_vals, 3, 0);
+	uint64_t v;
+	ck_assert_ptr_null(object_attr(w, o, "_name", &v));
+	ck_assert_uint_eq(v, 0x200);
+	ck_assert_ptr_null(object_attr(w, o, "_ident", &v));
+	ck_assert_uint_eq(v, 0x300);
+	ck_assert_ptr_null(object_attr(w, o, "_other", &v));
+	ck_assert_uint_eq(v, 0);
+	/* once a dict exists, it holds the attributes */
+	static const char *const dnames[] = { "_name" };
+	const uint64_t dvals[] = { 0x777 };
+	uint64_t od = fake_instance(py, type, inline_vals, 3,
+				    fake_dict_str(py, dnames, dvals, 1));
+	ck_assert_ptr_null(object_attr(w, od, "_name", &v));
+	ck_assert_uint_eq(v, 0x777);
+	ck_assert_ptr_null(object_attr(w, od, "_ident", &v));
+	ck_assert_uint_eq(v, 0);
+	/* a garbage type size is an error */
+	fake_w64(py->m, type + py->l.type_basicsize, 1ull << 40);
+	pyag_reader_invalidate(e.r);  /* the page cache */
+	struct pyag_error *err = object_attr(w, o, "_name", &v);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_CORRUPT);
+	pyag_error_destroy(err);
+	obj_env_deinit(&e);
+}
+END_TEST
+
+START_TEST(test_thread_records)
+{
+	struct world w;
+	build_world(&w, fake_version(_i));
+	struct fake_py *py = &w.py;
+	const struct pyag_layout *l = &py->l;
+	const uint64_t idents[] = { 0x7f0000000001ull, 0x7f0011223344ull };
+	static const char *const names[] = { "worker", "MainThread" };
+	fake_threading(py, idents, names, 2);
+	fake_w32(py->m, py->tstate + l->tstate_holds_gil, 0);
+	fake_w32(py->m, py->tstate + l->tstate_state, 0);
+	fake_w64(py->m, py->tstate + l->athread_running_loop, 0xabc0);
+	struct snapshot snap;
+	walk_world(&w, &snap);
+	ck_assert_uint_eq(snap.nwarnings, 0);
+	ck_assert_uint_eq(snap.nthreads, 1);
+	const struct thread_rec *th = &snap.threads[0];
+	ck_assert_str_eq(th->name, "MainThread");
+	ck_assert_int_eq(th->holds_gil, 0);
+	ck_assert_int_eq(th->state, PYAG_THREAD_GIL_RELEASED);
+	ck_assert_uint_eq(th->loop, 0xabc0);
+	/* the whole stack: block, main (the coroutine), the loop's frame; the
+	 * shim is skipped */
+	ck_assert_uint_eq(th->nstack, 3);
+	ck_assert_str_eq(th->stack[0].function, "block");
+	ck_assert_str_eq(th->stack[1].function, "main");
+	ck_assert_int_eq(th->stack[1].kind, FRAME_KIND_ASYNC);
+	ck_assert_str_eq(th->stack[2].function, "main");
+	ck_assert_int_eq(th->stack[2].kind, FRAME_KIND_PLAIN);
+	ck_assert_int_eq(th->stack[2].line, 9 + 1);
+	snapshot_deinit(&snap);
+	/* holding the GIL; then no frames at all */
+	fake_w32(py->m, py->tstate + l->tstate_holds_gil, 1);
+	walk_world(&w, &snap);
+	ck_assert_int_eq(snap.threads[0].state, PYAG_THREAD_RUNNING);
+	ck_assert_int_eq(snap.threads[0].holds_gil, 1);
+	snapshot_deinit(&snap);
+	fake_w32(py->m, py->tstate + l->tstate_holds_gil, 0);
+	fake_w64(py->m, py->tstate + l->tstate_current_frame, 0);
+	fake_w64(py->m, py->tstate + l->athread_running_task, 0);
+	walk_world(&w, &snap);
+	ck_assert_int_eq(snap.threads[0].state, PYAG_THREAD_IDLE);
+	ck_assert_uint_eq(snap.threads[0].nstack, 0);
+	snapshot_deinit(&snap);
+	/* a thread threading does not know has no name; a broken registry is
+	 * a warning, not a failure */
+	fake_w64(py->m, py->tstate + l->tstate_thread_id, 0x1234);
+	walk_world(&w, &snap);
+	ck_assert_ptr_null(snap.threads[0].name);
+	ck_assert_uint_eq(snap.nwarnings, 0);
+	snapshot_deinit(&snap);
+	uint64_t modules = 0;
+	fake_read(py->m, py->interp + l->interp_modules, &modules, 8);
+	uint64_t mkeys = 0;
+	fake_read(py->m, modules + l->dict_keys, &mkeys, 8);
+	fake_w8(py->m, mkeys + l->dk_kind, 9);
+	walk_world(&w, &snap);
+	ck_assert_uint_eq(snap.nthreads, 1);
+	ck_assert_uint_eq(snap.nwarnings, 1);
+	ck_assert(strstr(snap.warnings[0].message, "threading's thread names"));
+	snapshot_deinit(&snap);
+	fake_py_deinit(py);
+}
+END_TEST
+
+/* >= 0: render_with moves this record to a second interpreter */
+static long second_interp_task = -1;
+
+static char *render_with(struct world *w, const struct pyag_render_options *o, long task,
+			 int which);
+
+START_TEST(test_format_interpreters)
+{
+	struct world w;
+	build_world(&w, fake_version(_i));
+	struct pyag_render_options o = PYAG_INIT_RENDER_OPTIONS;
+	/* one interpreter: no headers */
+	char *tree = render_with(&w, &o, -1, 1);
+	ck_assert_ptr_null(strstr(tree, "Interpreter"));
+	free(tree);
+	/* the running task (a root) in a second interpreter */
+	second_interp_task = 3;
+	tree = render_with(&w, &o, -1, 1);
+	const char *h0 = strstr(tree, "Interpreter 0:\n└── (T) Task-7");
+	const char *h1 = strstr(tree, "\nInterpreter 1:\n└── (T) runner");
+	ck_assert_msg(h0 == tree && h1 && h1 > h0, "%s", tree);
+	free(tree);
+	char *table = render_with(&w, &o, -1, 2);
+	ck_assert_msg(strncmp(table, "Interpreter 0:\ntid ", 19) == 0, "%s", table);
+	h1 = strstr(table, "\nInterpreter 1:\ntid ");
+	ck_assert_ptr_nonnull(h1);
+	ck_assert_ptr_nonnull(strstr(h1, "runner"));
+	free(table);
+	/* the thread report: the thread's tasks of interpreter 0 under it */
+	char *threads = render_with(&w, &o, -1, 4);
+	ck_assert_ptr_nonnull(strstr(threads, "Thread 4242 (interpreter 0)"));
+	ck_assert_ptr_nonnull(strstr(threads, "in block\nTasks:\n└── (T) Task-7"));
+	free(threads);
+	second_interp_task = -1;
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
 static char *render_with(struct world *w, const struct pyag_render_options *o, long task,
 			 int which)
 {
 	struct snapshot snap;
 	walk_world(w, &snap);
+	if (second_interp_task >= 0)
+		snap.tasks[second_interp_task].interp_id = 1;
 	struct graph g;
 	ck_assert_ptr_null(graph_build(&snap, &g));
 	bool *sel = calloc(snap.ntasks, sizeof(bool));
@@ -572,6 +831,8 @@ static char *render_with(struct world *w, const struct pyag_render_options *o, l
 		format_tree(&sb, &ctx);
 	else if (which == 2)
 		format_table(&sb, &ctx, false);
+	else if (which == 4)
+		format_threads(&sb, &ctx);
 	else
 		format_json(&sb, &ctx);
 	free(sel);
@@ -873,12 +1134,16 @@ static void walk_tests(TCase *tc)
 {
 	tcase_add_loop_test(tc, test_walk_records, 0, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_walk_hostile_list, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_dict_reader, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_object_attr, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_thread_records, 0, LAYOUT_NVERSIONS);
 }
 
 static void format_tests(TCase *tc)
 {
 	tcase_add_loop_test(tc, test_format_callgraph, 0, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_format_tree_table, 0, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_format_interpreters, 0, LAYOUT_NVERSIONS);
 }
 
 static void graph_tests(TCase *tc)

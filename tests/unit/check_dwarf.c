@@ -615,7 +615,7 @@ static void plausible_layout(struct pyag_layout *l)
 		&l->runtime_size, &l->interp_size, &l->tstate_size, &l->frame_size,
 		&l->code_size, &l->type_size, &l->tuple_size, &l->set_size,
 		&l->long_size, &l->bytes_size, &l->unicode_size, &l->task_size,
-		&l->ainterp_size, &l->athread_size,
+		&l->ainterp_size, &l->athread_size, &l->dict_size,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
 		*sizes[i] = 1000 + i;

@@ -128,8 +128,9 @@ static void synthetic_layout(struct pyag_layout *l, uint64_t version)
 		/* (interpreters.head: after the debug offsets of any version) */
 		.runtime_size = 316616, .runtime_interpreters_head = 1016,
 		.interp_size = 225864, .interp_id = 7280, .interp_next = 7272,
-		.interp_threads_head = 7344,
+		.interp_threads_head = 7344, .interp_modules = 7400,
 		.tstate_size = 832, .tstate_next = 8, .tstate_interp = 16,
+		.tstate_holds_gil = 36, .tstate_gil_requested = 40, .tstate_state = 44,
 		.tstate_current_frame = 72, .tstate_thread_id = 152,
 		.tstate_native_thread_id = 160,
 		.frame_size = 88, .frame_previous = 8, .frame_executable = 0,
@@ -140,6 +141,8 @@ static void synthetic_layout(struct pyag_layout *l, uint64_t version)
 		.obj_type = 8, .type_size = 416, .type_name = 24, .type_flags = 168,
 		.tuple_size = 40, .tuple_item = 32, .tuple_ob_size = 16,
 		.set_size = 200, .set_used = 24, .set_table = 40, .set_mask = 32,
+		.dict_size = 48, .dict_keys = 32, .dict_values = 40,
+		.type_basicsize = 32, .type_dictoffset = 288,
 		.long_size = 32, .long_tag = 16, .long_digit = 24,
 		.bytes_size = 40, .bytes_ob_size = 16, .bytes_sval = 32,
 		.unicode_size = 64, .unicode_state = 32, .unicode_length = 16,
@@ -160,6 +163,9 @@ static void synthetic_layout(struct pyag_layout *l, uint64_t version)
 		const struct layout_field *f = &layout_fields[i];
 		if (f->cells[column].kind == LAYOUT_CELL_CONST)
 			layout_field_set(l, f, layout_cell_const(&f->cells[column], false));
+		/* an optional field the version does not publish: none */
+		if (f->cells[column].kind == LAYOUT_CELL_ABSENT && (f->flags & LF_OPTIONAL))
+			layout_field_set(l, f, 0);
 	}
 }
 
@@ -461,4 +467,140 @@ void fake_running(struct fake_py *py, uint64_t task, uint64_t top_frame)
 {
 	fake_w64(py->m, py->tstate + py->l.athread_running_task, task);
 	fake_w64(py->m, py->tstate + py->l.tstate_current_frame, top_frame);
+}
+
+/* ---- dicts, instances, modules ---- */
+
+static unsigned table_log2(size_t n)
+{
+	unsigned log2 = 3;
+	while ((size_t)(2u << log2) / 3 < n)
+		log2++;
+	return log2;
+}
+
+uint64_t fake_keys(struct fake_py *py, const uint64_t *keys, const uint64_t *values,
+		   size_t n, unsigned kind)
+{
+	const struct pyag_layout *l = &py->l;
+	unsigned log2 = table_log2(n);
+	bool general = kind == l->dict_kind_general;
+	size_t esize = general ? l->dict_gentry_size : l->dict_uentry_size;
+	uint64_t k = fake_alloc(py->m, l->dk_indices + (1u << log2) + n * esize + 8);
+	fake_w64(py->m, k, 1);
+	fake_w8(py->m, k + l->dk_log2_size, (uint8_t)log2);
+	fake_w8(py->m, k + l->dk_log2_index_bytes, (uint8_t)log2);  /* 1-byte indices */
+	fake_w8(py->m, k + l->dk_kind, (uint8_t)kind);
+	fake_w64(py->m, k + l->dk_nentries, n);
+	uint64_t entries = k + l->dk_indices + (1u << log2);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t e = entries + i * esize;
+		fake_w64(py->m, e + (general ? l->dict_gentry_key : 0), keys[i]);
+		if (values)
+			fake_w64(py->m, e + (general ? l->dict_gentry_value
+						     : l->dict_uentry_value), values[i]);
+	}
+	return k;
+}
+
+uint64_t fake_dict(struct fake_py *py, const uint64_t *keys, const uint64_t *values,
+		   size_t n)
+{
+	const struct pyag_layout *l = &py->l;
+	if (!py->type_dict)
+		py->type_dict = make_type(py, "dict", l->type_flag_dict);
+	bool str_keys = true;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t = 0;
+		fake_read(py->m, keys[i] + l->obj_type, &t, 8);
+		str_keys &= t == py->type_str;
+	}
+	uint64_t d = new_object(py, py->type_dict, l->dict_size);
+	fake_w64(py->m, d + l->dict_keys,
+		 fake_keys(py, keys, values, n, str_keys ? 1 : l->dict_kind_general));
+	return d;
+}
+
+uint64_t fake_dict_str(struct fake_py *py, const char *const *names,
+		       const uint64_t *values, size_t n)
+{
+	uint64_t *keys = calloc(n ? n : 1, sizeof(*keys));
+	for (size_t i = 0; i < n; i++)
+		keys[i] = fake_ascii(py, names[i]);
+	uint64_t d = fake_dict(py, keys, values, n);
+	free(keys);
+	return d;
+}
+
+uint64_t fake_heap_type(struct fake_py *py, const char *name, const char *const *attrs,
+			size_t n)
+{
+	const struct pyag_layout *l = &py->l;
+	uint64_t t = fake_alloc(py->m, l->heaptype_cached_keys + 8);
+	uint64_t s = fake_alloc(py->m, strlen(name) + 1);
+	fake_write(py->m, s, name, strlen(name) + 1);
+	fake_w64(py->m, t + l->type_name, s);
+	fake_w64(py->m, t + l->type_flags,
+		 l->type_flag_managed_dict | l->type_flag_inline_values);
+	fake_w64(py->m, t + l->type_basicsize, 16);
+	uint64_t *keys = calloc(n ? n : 1, sizeof(*keys));
+	for (size_t i = 0; i < n; i++)
+		keys[i] = fake_ascii(py, attrs[i]);
+	fake_w64(py->m, t + l->heaptype_cached_keys, fake_keys(py, keys, NULL, n, 2));
+	free(keys);
+	return t;
+}
+
+uint64_t fake_instance(struct fake_py *py, uint64_t type, const uint64_t *values,
+		       size_t n, uint64_t dict)
+{
+	const struct pyag_layout *l = &py->l;
+	uint64_t pre = (uint64_t)-(int64_t)l->managed_dict_offset;
+	uint64_t a = fake_alloc(py->m, pre + 16 + l->dictvalues_values + 8 * n + 8);
+	uint64_t o = a + pre;
+	fake_w64(py->m, o, 1);
+	fake_w64(py->m, o + l->obj_type, type);
+	fake_w64(py->m, o + l->managed_dict_offset, dict);
+	uint64_t values_at = o + 16;
+	fake_w8(py->m, values_at + l->dictvalues_capacity, (uint8_t)n);
+	fake_w8(py->m, values_at + l->dictvalues_valid, dict ? 0 : 1);
+	for (size_t i = 0; i < n; i++)
+		fake_w64(py->m, values_at + l->dictvalues_values + 8 * i, values[i]);
+	return o;
+}
+
+void fake_threading(struct fake_py *py, const uint64_t *idents, const char *const *names,
+		    size_t n)
+{
+	const struct pyag_layout *l = &py->l;
+	static const char *const attrs[] = { "_target", "_name", "_ident" };
+	uint64_t thread_type = fake_heap_type(py, "Thread", attrs, 3);
+	uint64_t *keys = calloc(n ? n : 1, sizeof(*keys));
+	uint64_t *threads = calloc(n ? n : 1, sizeof(*threads));
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = fake_int(py, idents[i]);
+		uint64_t values[3] = { 0, fake_ascii(py, names[i]), keys[i] };
+		if (i % 2) {
+			/* the second, fourth... have a dict of their own */
+			static const char *const dnames[] = { "_ident", "_name" };
+			uint64_t dvalues[2] = { keys[i], values[1] };
+			threads[i] = fake_instance(py, thread_type, values, 3,
+						   fake_dict_str(py, dnames, dvalues, 2));
+		} else {
+			threads[i] = fake_instance(py, thread_type, values, 3, 0);
+		}
+	}
+	uint64_t active = fake_dict(py, keys, threads, n);
+	static const char *const gnames[] = { "__name__", "_limbo", "_active" };
+	uint64_t gvalues[3] = { fake_ascii(py, "threading"), fake_dict(py, NULL, NULL, 0),
+				active };
+	uint64_t globals = fake_dict_str(py, gnames, gvalues, 3);
+	uint64_t module_type = make_type(py, "module", 0);
+	uint64_t module = new_object(py, module_type, l->module_dict + 8);
+	fake_w64(py->m, module + l->module_dict, globals);
+	static const char *const mnames[] = { "sys", "threading" };
+	uint64_t mvalues[2] = { module, module };
+	fake_w64(py->m, py->interp + l->interp_modules, fake_dict_str(py, mnames, mvalues, 2));
+	free(keys);
+	free(threads);
 }

@@ -30,7 +30,7 @@ struct fake_py {
 	struct fake_mem *m;
 	uint64_t runtime, asyncio_debug, interp, tstate;
 	uint64_t type_str, type_int, type_coro, type_code, type_bytes, type_task,
-		type_future, type_gen, type_set;
+		type_future, type_gen, type_set, type_dict;
 	uint64_t version;
 };
 
@@ -64,5 +64,22 @@ void fake_interp_tasks(struct fake_py *py, const uint64_t *tasks, size_t n);
 uint64_t fake_frame(struct fake_py *py, uint64_t code, unsigned unit, int owner,
 		    uint64_t previous);
 void fake_running(struct fake_py *py, uint64_t task, uint64_t top_frame);
+/* a dict keys object of n entries (values NULL: a split table's keys) */
+uint64_t fake_keys(struct fake_py *py, const uint64_t *keys, const uint64_t *values,
+		   size_t n, unsigned kind);
+/* a dict (str-keyed table when every key is a str) */
+uint64_t fake_dict(struct fake_py *py, const uint64_t *keys, const uint64_t *values,
+		   size_t n);
+uint64_t fake_dict_str(struct fake_py *py, const char *const *names,
+		       const uint64_t *values, size_t n);
+/* a heap type whose instances keep attrs as inline values */
+uint64_t fake_heap_type(struct fake_py *py, const char *name, const char *const *attrs,
+			size_t n);
+/* an instance of such a type: inline values, or (dict != 0) a managed dict */
+uint64_t fake_instance(struct fake_py *py, uint64_t type, const uint64_t *values,
+		       size_t n, uint64_t dict);
+/* sys.modules["threading"]._active = {ident: Thread(name)} */
+void fake_threading(struct fake_py *py, const uint64_t *idents, const char *const *names,
+		    size_t n);
 
 #endif
