@@ -271,22 +271,80 @@ def find_gdb():
     return shutil.which("gdb")
 
 
-def make_core(pid, directory, root=None, exe=None):
+def make_core(pid, directory, root=None, exe=None, root_gdb=False):
     """gcore the live process (it keeps running) as DIRECTORY/core; None
     without gdb or when gcore failed.  root, exe: the target's root
-    filesystem and executable (as seen from here)."""
-    gdb = find_gdb()
+    filesystem and executable (as seen from here).  root_gdb: use the root
+    filesystem's own gdb when it has one (chroot ROOT gdb; DIRECTORY must
+    then be under ROOT): see core_lost_pages() for why."""
+    inner = root_gdb and root and os.path.exists(os.path.join(root, "usr/bin/gdb"))
+    gdb = "/usr/bin/gdb" if inner else find_gdb()
     if not gdb:
         return None
     prefix = os.path.join(directory, "core")
     argv = [gdb, "-q", "-nx", "-batch", "-iex", "set debuginfod enabled off"]
-    if root:
-        argv += ["-iex", "set sysroot " + root]
-    if exe:
-        argv.append(exe)
-    argv += ["-p", str(pid), "-ex", "gcore " + prefix]
+    if inner:
+        rel = lambda path: "/" + os.path.relpath(path, root)  # noqa: E731
+        argv = ["chroot", root] + argv
+        argv += [rel(exe)] if exe else []
+        argv += ["-p", str(pid), "-ex", "gcore " + rel(prefix)]
+    else:
+        if root:
+            argv += ["-iex", "set sysroot " + root]
+        if exe:
+            argv.append(exe)
+        argv += ["-p", str(pid), "-ex", "gcore " + prefix]
     subprocess.run(argv, capture_output=True, timeout=600)
     return prefix if os.path.exists(prefix) else None
+
+
+def core_lost_pages(core, pid, limit=10):
+    """Pages of a (parked) live process that its core holds as zeros but
+    the process does not: [(address, mapping start)], at most limit.
+
+    A gcore writes a mapping whole; gdb 13 (bookworm) writes the whole
+    mapping as zeros when one page of it cannot be read.  glibc 2.41 and
+    later (sid) make the guard pages of thread stacks with
+    MADV_GUARD_INSTALL: they stay inside the one rw-p mapping of the
+    stacks and cannot be read, so such a core has none of the threads' C
+    stacks (where CPython 3.14 keeps the entry frames that link a
+    thread's Python frames across C calls).  gdb 18 reads around them."""
+    import struct
+    lost = []
+    with open(core, "rb") as f, open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:
+            raise ValueError("%s is not a 64-bit ELF core" % core)
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, p_flags, off, vaddr, _, filesz, memsz, _ = struct.unpack_from(
+                "<IIQQQQQQ", table, i * phentsize)
+            if p_type != 1 or not p_flags & 2 or filesz == 0:   # PT_LOAD, PF_W
+                continue
+            f.seek(off)
+            for pos in range(0, filesz, 1 << 20):
+                chunk = f.read(min(1 << 20, filesz - pos))
+                if chunk.count(0) != len(chunk):
+                    # only the zero pages of a chunk with data are asked
+                    zero = [k for k in range(0, len(chunk), 4096)
+                            if not chunk[k:k + 4096].strip(b"\0")]
+                else:
+                    zero = range(0, len(chunk), 4096)
+                for k in zero:
+                    addr = vaddr + pos + k
+                    try:
+                        mem.seek(addr)
+                        live = mem.read(4096)
+                    except OSError:
+                        continue            # a guard page: nothing lost
+                    if live.strip(b"\0"):
+                        lost.append((addr, vaddr))
+                        if len(lost) >= limit:
+                            return lost
+    return lost
 
 
 KernelCore = collections.namedtuple("KernelCore", "core oracle")

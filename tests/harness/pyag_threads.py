@@ -23,7 +23,8 @@ front end:
                  other thread is "gil_released" and does not.
   --format=threads
                  one section per thread, its header line starting
-                 "Thread NATIVE_ID"; its '  File "F", line N, in FUNC'
+                 "Thread NATIVE_ID" (a note without frames or tasks may
+                 come before the first); its '  File "F", line N, in FUNC'
                  lines are the truth's stack in traceback order (outermost
                  first); the (T) task names in the section are exactly the
                  oracle's tasks of that thread.
@@ -193,13 +194,15 @@ def check_text_threads(tap, label, text, truth, oracle):
     """--format=threads against the truth and the oracle's tasks."""
     want = {t["native_thread_id"]: t for t in truth["threads"]}
     sections = split_sections(text)
-    stray = [s for s in sections if s[0] is None and any(l.strip() for l in s[2])]
+    # a note may come before the first thread, but no frame and no task
+    stray = [l for s in sections if s[0] is None for l in s[2]
+             if FILE_RE.match(l) or TASK_RE.search(l)]
     ids = [s[0] for s in sections if s[0] is not None]
     tap.ok(sorted(ids) == sorted(want) and not stray,
            "%s: --format=threads has one 'Thread NATIVE_ID' section per thread (%d)"
            % (label, len(want)), "sections %r, truth %r%s\n%s" % (
-               ids, sorted(want), ", text before the first header" if stray else "",
-               text[:1500]))
+               ids, sorted(want), ", frames or tasks before the first header %r"
+               % stray[:3] if stray else "", text[:1500]))
     by_id = {s[0]: s for s in sections if s[0] is not None}
     p = []
     for tid, w in sorted(want.items()):
