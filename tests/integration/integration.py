@@ -711,6 +711,22 @@ def check_thread_target(tap, fe, python, kind, scen, truth, **target):
             check(text)
 
 
+def thread_syscalls(pid):
+    """Each thread's comm and /proc/PID/task/TID/syscall (its stack
+    pointer when blocked), for a diagnostic."""
+    lines = []
+    for tid in sorted(os.listdir("/proc/%d/task" % pid), key=int):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                sc = f.read().strip()
+        except OSError as e:
+            comm, sc = "?", str(e)
+        lines.append("%s %s: %s" % (tid, comm, sc))
+    return "\n".join(lines)
+
+
 def run_thread_report(tap, pythons):
     """tests/scenarios/thread_report.py, read live and from a gcore by the
     command, gdb and lldb: every thread's name and Python stack in
@@ -750,8 +766,9 @@ def run_thread_report(tap, pythons):
                 if not tap.ok(not lost, "%s thread_report: the core holds every page of "
                               "the process's writable memory" % python,
                               "zeros in the core, data in the process (page, mapping): "
-                              "%s\nthe core checks are not run" % ", ".join(
-                                  "%#x %#x" % a for a in lost)):
+                              "%s\nthreads (tid, comm, /proc syscall: nr ... sp pc):\n%s\n"
+                              "the core checks are not run" % (", ".join(
+                                  "%#x %#x" % a for a in lost), thread_syscalls(scen.pid))):
                     continue
                 for fe in usable:
                     check_thread_target(tap, fe, python, "core", scen, truth, core=core)
