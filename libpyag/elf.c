@@ -159,6 +159,88 @@ out:
 	return err;
 }
 
+/* ---- symbols --------------------------------------------------------------- */
+
+#define MAX_SYMBOLS (1u << 22)
+#define MAX_STRTAB (64u << 20)
+#define SYM_CHUNK 1024u
+
+/* Look names[] up in one symbol table (sh) with its string table. */
+static struct pyag_error *scan_symtab(const struct elf_file *f, const Elf64_Shdr *sh,
+				      const Elf64_Shdr *strsh, const char *const *names,
+				      size_t n, uint64_t *values, bool *found)
+{
+	if (sh->sh_entsize != sizeof(Elf64_Sym) || sh->sh_type == SHT_NOBITS ||
+	    strsh->sh_type == SHT_NOBITS || strsh->sh_size == 0 ||
+	    strsh->sh_size > MAX_STRTAB ||
+	    !elf_range_ok(sh->sh_offset, sh->sh_size, f->size) ||
+	    !elf_range_ok(strsh->sh_offset, strsh->sh_size, f->size))
+		return NULL;  /* a table we cannot use: no symbols from it */
+	uint64_t count = sh->sh_size / sizeof(Elf64_Sym);
+	if (count > MAX_SYMBOLS)
+		count = MAX_SYMBOLS;
+	char *strtab = malloc(strsh->sh_size + 1);
+	Elf64_Sym *syms = malloc(SYM_CHUNK * sizeof(*syms));
+	if (!strtab || !syms) {
+		free(strtab);
+		free(syms);
+		return pyag_error_nomem("a symbol table");
+	}
+	if (!elf_pread(f, strtab, strsh->sh_size, strsh->sh_offset))
+		count = 0;
+	strtab[strsh->sh_size] = '\0';
+	for (uint64_t i = 0; i < count; i += SYM_CHUNK) {
+		uint64_t m = count - i < SYM_CHUNK ? count - i : SYM_CHUNK;
+		if (!elf_pread(f, syms, (size_t)(m * sizeof(*syms)),
+			       sh->sh_offset + i * sizeof(*syms)))
+			break;
+		for (uint64_t j = 0; j < m; j++) {
+			const Elf64_Sym *sym = &syms[j];
+			if (sym->st_shndx == SHN_UNDEF || !sym->st_value ||
+			    sym->st_name >= strsh->sh_size)
+				continue;
+			const char *name = strtab + sym->st_name;
+			for (size_t k = 0; k < n; k++)
+				if (!found[k] && strcmp(name, names[k]) == 0) {
+					values[k] = sym->st_value;
+					found[k] = true;
+				}
+		}
+	}
+	free(strtab);
+	free(syms);
+	return NULL;
+}
+
+struct pyag_error *elf_find_symbols(const struct elf_file *f, const char *const *names,
+				    size_t n, uint64_t *values, bool *found)
+{
+	const Elf64_Ehdr *eh = &f->eh;
+	for (size_t k = 0; k < n; k++)
+		found[k] = false;
+	uint64_t nsec = eh->e_shnum;
+	if (eh->e_shoff == 0 || nsec == 0 || nsec > MAX_SECTIONS ||
+	    eh->e_shentsize != sizeof(Elf64_Shdr) ||
+	    !elf_range_ok(eh->e_shoff, nsec * sizeof(Elf64_Shdr), f->size))
+		return NULL;
+	Elf64_Shdr *sh = malloc(nsec * sizeof(*sh));
+	if (!sh)
+		return pyag_error_nomem("section headers");
+	struct pyag_error *err = NULL;
+	if (elf_pread(f, sh, nsec * sizeof(*sh), eh->e_shoff)) {
+		/* .dynsym first (always there in a shared object or an
+		 * executable that exports the C API), then .symtab */
+		static const uint32_t order[] = { SHT_DYNSYM, SHT_SYMTAB };
+		for (size_t o = 0; o < 2 && !err; o++)
+			for (uint64_t i = 0; i < nsec && !err; i++)
+				if (sh[i].sh_type == order[o] && sh[i].sh_link < nsec)
+					err = scan_symtab(f, &sh[i], &sh[sh[i].sh_link],
+							  names, n, values, found);
+	}
+	free(sh);
+	return err;
+}
+
 /* ---- the interpreter's sections ---------------------------------------- */
 
 static void find_python_sections(void *arg, const struct elf_file *f,
@@ -206,6 +288,29 @@ struct pyag_error *elf_read_info(const char *path, struct elf_info *info,
 	}
 	free(ph);
 	err = elf_for_each_section(&f, find_python_sections, info);
+	/* 3.13 and later start _PyRuntime with their debug offsets (in the
+	 * section's initial value); others are found by their symbols */
+	char cookie[8] = { 0 };
+	bool offsets = info->pyruntime.found &&
+		       elf_range_ok(info->pyruntime.offset, 8, f.size) &&
+		       elf_pread(&f, cookie, 8, info->pyruntime.offset) &&
+		       memcmp(cookie, "xdebugpy", 8) == 0;
+	if (!err && !offsets) {
+		/* interpreters without debug offsets (3.11, 3.12): the
+		 * exported symbols, and the version they export */
+		static const char *const names[] = { "_PyRuntime", "Py_Version" };
+		uint64_t values[2];
+		bool found[2];
+		err = elf_find_symbols(&f, names, 2, values, found);
+		if (!err && found[0]) {
+			info->sym_runtime = values[0];
+			info->has_sym_runtime = true;
+		}
+		if (!err && found[1]) {
+			info->sym_version = values[1];
+			info->has_sym_version = true;
+		}
+	}
 	elf_close(&f);
 	return err;
 }

@@ -21,6 +21,10 @@ struct elf_info {
 	bool has_load;
 	struct elf_section_info pyruntime;
 	struct elf_section_info asynciodebug;
+	/* without a .PyRuntime section: the symbols _PyRuntime and
+	 * Py_Version (3.11+), link-time addresses */
+	uint64_t sym_runtime, sym_version;
+	bool has_sym_runtime, has_sym_version;
 };
 
 /* An open ELF64 little-endian file (elf_open checks the header). Reads
@@ -49,6 +53,12 @@ typedef void elf_section_fn(void *arg, const struct elf_file *f,
 			    const char *name, const Elf64_Shdr *sh);
 struct pyag_error *elf_for_each_section(const struct elf_file *f,
 					elf_section_fn *fn, void *arg) HIDDEN;
+
+/* The values of the defined symbols names[] (.dynsym, then .symtab);
+ * found[k] false for those not there. Bounded; a table that is out of
+ * bounds is skipped. */
+struct pyag_error *elf_find_symbols(const struct elf_file *f, const char *const *names,
+				    size_t n, uint64_t *values, bool *found) HIDDEN;
 
 /* Read the ELF header, program and section headers of a file. */
 /* trace/trace_name: report the reads to trace's read trace, as trace_name */

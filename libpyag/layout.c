@@ -184,6 +184,28 @@ static void supported_versions(char *buf, size_t size)
 					i ? ", " : "", layout_versions[i].minor);
 }
 
+/* The table's column of a version, or the error that says which versions
+ * are supported. */
+static struct pyag_error *version_column(uint64_t version, int *column)
+{
+	char vs[32], supported[16 * LAYOUT_NVERSIONS];
+	layout_version_string(version, vs, sizeof(vs));
+	supported_versions(supported, sizeof(supported));
+	unsigned major = (version >> 24) & 0xff, minor = (version >> 16) & 0xff;
+	if (major != 3 || minor < layout_versions[0].minor)
+		return pyag_error_create(
+			PYAG_ERROR_VERSION,
+			"Python %s has no asyncio graph support in this version "
+			"(supported: %s)", vs, supported);
+	*column = layout_version_index(version);
+	if (*column < 0)
+		return pyag_error_create(
+			PYAG_ERROR_VERSION,
+			"Python %s is newer than this py-async-graph knows "
+			"(supported: %s)", vs, supported);
+	return NULL;
+}
+
 /* Each field from its cell of this version: the debug offsets (raw),
  * the asyncio debug offsets (araw, NULL when not found) or a constant. */
 static void apply_cells(struct pyag_layout *l, int column, const uint8_t *raw,
@@ -203,6 +225,31 @@ static void apply_cells(struct pyag_layout *l, int column, const uint8_t *raw,
 			layout_field_set(l, f, (int64_t)v);
 		}
 	}
+}
+
+struct pyag_error *layout_from_table(struct pyag_reader *r, uint64_t version_addr,
+				     struct pyag_layout *l)
+{
+	memset(l, 0, sizeof(*l));
+	uint64_t version;
+	struct pyag_error *err = reader_read_u64(r, version_addr, &version);
+	if (err)
+		return pyag_error_wrap(err, "Py_Version at 0x%llx",
+				       (unsigned long long)version_addr);
+	int column;
+	if ((err = version_column(version, &column)))
+		return err;
+	if (layout_versions[column].debug_offsets_size) {
+		char vs[32];
+		layout_version_string(version, vs, sizeof(vs));
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "Python %s without its debug offsets", vs);
+	}
+	l->version = version;
+	apply_cells(l, column, NULL, 0, NULL, 0);
+	l->source = "built-in";
+	l->have_asyncio = true;
+	return layout_validate(l);
 }
 
 struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
@@ -227,20 +274,9 @@ struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
 	l->free_threaded = ft != 0;
 	char vs[32];
 	layout_version_string(version, vs, sizeof(vs));
-	unsigned major = (version >> 24) & 0xff, minor = (version >> 16) & 0xff;
-	char supported[16 * LAYOUT_NVERSIONS];
-	supported_versions(supported, sizeof(supported));
-	if (major != 3 || minor < layout_versions[0].minor)
-		return pyag_error_create(
-			PYAG_ERROR_VERSION,
-			"Python %s has no asyncio graph support in this version "
-			"(supported: %s)", vs, supported);
-	int column = layout_version_index(version);
-	if (column < 0)
-		return pyag_error_create(
-			PYAG_ERROR_VERSION,
-			"Python %s is newer than this py-async-graph knows "
-			"(supported: %s)", vs, supported);
+	int column;
+	if ((err = version_column(version, &column)))
+		return err;
 	const struct layout_version *vi = &layout_versions[column];
 	uint8_t raw[MAX_DEBUG_OFFSETS], araw[256];
 	if (vi->debug_offsets_size > sizeof(raw) || vi->asyncio_debug_size > sizeof(araw))

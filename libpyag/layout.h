@@ -140,6 +140,10 @@ uint64_t layout_table_hash(void) HIDDEN;
 
 /* ---- sources (layout.c, layout_dwarf.c) ------------------------------------ */
 
+/* The built-in layout of an interpreter without debug offsets (3.11,
+ * 3.12), by its Py_Version. */
+struct pyag_error *layout_from_table(struct pyag_reader *r, uint64_t version_addr,
+				     struct pyag_layout *l) HIDDEN;
 struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
 					     uint64_t runtime_addr,
 					     uint64_t asyncio_addr,

@@ -131,8 +131,9 @@ struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 			       const struct layout_request *o, struct snapshot *snap)
 {
 	struct pyag_layout off, dw;
-	struct pyag_error *oerr = layout_from_debug_offsets(r, t->runtime_addr,
-							    t->asyncio_debug_addr, &off);
+	struct pyag_error *oerr = t->legacy
+		? layout_from_table(r, t->version_addr, &off)
+		: layout_from_debug_offsets(r, t->runtime_addr, t->asyncio_debug_addr, &off);
 	if (oerr && (oerr->code == PYAG_ERROR_VERSION || oerr->code == PYAG_ERROR_NOT_PYTHON ||
 		     o->mode == LAYOUT_OFFSETS))
 		return oerr;

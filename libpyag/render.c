@@ -3,6 +3,7 @@
  * awaits it, or the filters) and hand them to a format.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "format.h"
@@ -24,9 +25,17 @@ struct pyag_error *pyag_format_parse(const char *name, enum pyag_format *ret)
 			*ret = format_names[i].format;
 			return NULL;
 		}
-	return pyag_error_create(PYAG_ERROR_USAGE,
-				 "unknown format '%s' (choose tree, callgraph, "
-				 "table, csv, json or dot)", name ? name : "");
+	/* "(choose a, b or c)", from the table */
+	char choices[256];
+	size_t len = 0;
+	choices[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(format_names) && len < sizeof(choices); i++)
+		len += (size_t)snprintf(choices + len, sizeof(choices) - len, "%s%s",
+					i == 0 ? "" : i + 1 == ARRAY_SIZE(format_names)
+							 ? " or " : ", ",
+					format_names[i].name);
+	return pyag_error_create(PYAG_ERROR_USAGE, "unknown format '%s' (choose %s)",
+				 name ? name : "", choices);
 }
 
 /* Mark the records to show: a task and everything that (transitively)

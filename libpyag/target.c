@@ -225,9 +225,14 @@ static void probe_file(struct target *t, const struct target_map *m)
 	uint64_t bias = m->start - info.first_load_vaddr;
 	if (info.type == 2 /* ET_EXEC */)
 		bias = 0;
-	if (info.pyruntime.found && !t->runtime_addr) {
+	if (info.pyruntime.found && !t->runtime_addr && !info.has_sym_runtime) {
 		t->runtime_addr = info.pyruntime.addr + bias;
 		t->runtime_how = "section";
+	}
+	if (info.has_sym_runtime && !t->sym_runtime_addr) {
+		t->sym_runtime_addr = info.sym_runtime + bias;
+		if (info.has_sym_version)
+			t->version_addr = info.sym_version + bias;
 	}
 	if (info.asynciodebug.found && !t->asyncio_debug_addr)
 		t->asyncio_debug_addr = info.asynciodebug.addr + bias;
@@ -346,6 +351,26 @@ static struct pyag_error *locate_by_scan(struct target *t)
 	return err;
 }
 
+/* The minor version in the name of a mapped interpreter or libpython
+ * ("python3.10", "libpython3.9.so.1.0"), 0 if none. */
+static unsigned mapped_python_minor(const struct target *t)
+{
+	for (size_t i = 0; i < t->nmaps; i++) {
+		const char *path = t->maps[i].path;
+		const char *base = path ? strrchr(path, '/') : NULL;
+		base = base ? base + 1 : path;
+		if (!base)
+			continue;
+		if (strncmp(base, "lib", 3) == 0)
+			base += 3;
+		unsigned minor;
+		char end;
+		if (sscanf(base, "python3.%u%c", &minor, &end) >= 1 && minor < 100)
+			return minor;
+	}
+	return 0;
+}
+
 static bool any_map_contains(const struct target *t, const char *needle)
 {
 	for (size_t i = 0; i < t->nmaps; i++)
@@ -376,6 +401,9 @@ static struct pyag_error *locate(struct target *t, struct pyag_reader *reader,
 		if (host->symbol(host->symbol_arg, "_PyRuntime", &addr) == 0 && addr) {
 			t->runtime_addr = addr;
 			t->runtime_how = "symbol";
+			t->sym_runtime_addr = addr;
+			if (host->symbol(host->symbol_arg, "Py_Version", &addr) == 0 && addr)
+				t->version_addr = addr;
 		}
 		if (host->symbol(host->symbol_arg, "_AsyncioDebug", &addr) == 0 && addr)
 			t->asyncio_debug_addr = addr;
@@ -397,12 +425,30 @@ static struct pyag_error *locate(struct target *t, struct pyag_reader *reader,
 			t->runtime_addr = 0;
 		}
 	}
+	/* no debug offsets, but _PyRuntime and Py_Version by name: a 3.11 or
+	 * 3.12 interpreter (3.13 and later carry debug offsets) */
+	if (!t->runtime_addr && t->sym_runtime_addr && t->version_addr) {
+		uint64_t v;
+		if (reader_try_read(reader, t->version_addr, &v, 8) &&
+		    ((v >> 24) & 0xff) == 3 && ((v >> 16) & 0xff) < 13) {
+			t->runtime_addr = t->sym_runtime_addr;
+			t->runtime_how = "symbol";
+			t->legacy = true;
+			return NULL;
+		}
+	}
 	if (!t->runtime_addr) {
 		err = locate_by_scan(t);
 		if (err)
 			return err;
 	}
 	if (!t->runtime_addr) {
+		unsigned minor = mapped_python_minor(t);
+		if (minor && minor < 11)
+			return pyag_error_create(
+				PYAG_ERROR_VERSION,
+				"Python 3.%u has no asyncio graph support in this version",
+				minor);
 		bool pythonish = any_map_contains(t, "python") ||
 				 any_map_contains(t, "libpython");
 		if (host->kind == PYAG_TARGET_CORE)

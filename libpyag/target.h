@@ -22,6 +22,11 @@ struct target {
 	uint64_t runtime_addr;        /* _PyRuntime */
 	uint64_t asyncio_debug_addr;  /* _AsyncioDebug, 0 if not found */
 	const char *runtime_how;      /* "symbol", "section", "scan" */
+	/* An interpreter without debug offsets (3.11, 3.12): _PyRuntime and
+	 * Py_Version found as ELF symbols (or the debugger's). */
+	bool legacy;
+	uint64_t version_addr;        /* Py_Version, 0 if not found */
+	uint64_t sym_runtime_addr;    /* _PyRuntime by symbol, before the checks */
 	bool asyncio_mapped;           /* an _asyncio file is mapped */
 	char *missing_file;           /* a mapped _asyncio file not readable here */
 	bool nomem;                   /* something could not be kept: out of memory */

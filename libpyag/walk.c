@@ -237,6 +237,17 @@ static void walk_frames(struct walker *w, uint64_t frame_addr, uint64_t who,
 		bool gen_owned = owner == l->owner_generator;
 		if (stop_after_async && !gen_owned)
 			return;
+		if (!get_u64(buf, l->frame_executable) && !prev &&
+		    !get_u64(buf, l->frame_instr_ptr)) {
+			/* no interpreter writes such a frame: a core that holds
+			 * zeros for this part of the thread's C stack */
+			snapshot_warn_at(w->snap, PYAG_WARNING_UNREADABLE, frame_addr,
+					 "%s 0x%llx: frame 0x%llx reads as zeros (the core "
+					 "did not keep this part of the thread's stack); "
+					 "the stack is cut there", whole ? "thread state" : "task",
+					 (unsigned long long)who, (unsigned long long)frame_addr);
+			return;
+		}
 		stop_after_async = false;
 		enum frame_kind kind = gen_owned ? generator_frame_kind(w, frame_addr)
 						 : FRAME_KIND_PLAIN;

@@ -886,6 +886,10 @@ class Graph(_Closing):
         the graph's objects (json.dumps() of it parses like --format=json)."""
         def addr(a):
             return "%#x" % a if a else None
+
+        def frames(stack):
+            return [{"function": f.function, "filename": f.filename, "line": f.lineno,
+                     "kind": f.kind} for f in stack]
         t = self.target
         return {
             "schema": 1,
@@ -894,15 +898,16 @@ class Graph(_Closing):
                        "layout": t.layout},
             "threads": [{"interpreter": th.interpreter, "thread_id": th.thread_id,
                          "native_thread_id": th.native_thread_id,
-                         "running_task": addr(th.running_task_id)}
+                         "running_task": addr(th.running_task_id),
+                         "name": th.name, "comm": th.comm, "holds_gil": th.holds_gil,
+                         "state": th.state, "loop": addr(th.loop),
+                         "stack": frames(th.stack)}
                         for th in self.threads],
             "tasks": [{"id": addr(n.future.id), "kind": n.future.kind,
                        "name": n.future.name, "interpreter": n.future.interpreter,
                        "native_thread_id": n.future.native_thread_id,
                        "running": n.future.running,
-                       "call_stack": [{"function": f.function, "filename": f.filename,
-                                       "line": f.lineno, "kind": f.kind}
-                                      for f in n.call_stack],
+                       "call_stack": frames(n.call_stack),
                        "awaited_by": [addr(a.future.id) for a in n.awaited_by]}
                       for n in self.tasks],
             # the JSON format closes each cycle: its first task again at the end

@@ -26,6 +26,8 @@ KNOWN_CPYTHON_DIFFERENCES = {
     ("3.15", "futures"): "ps/pstree stop at the first plain future",
     ("3.14", "cycle"): "pstree refuses to draw a graph with a cycle",
     ("3.15", "cycle"): "pstree refuses to draw a graph with a cycle",
+    ("3.14", "subinterpreters"): "ps/pstree read only the newest interpreter",
+    ("3.15", "subinterpreters"): "ps/pstree read only the newest interpreter",
 }
 
 

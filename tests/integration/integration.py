@@ -13,6 +13,8 @@ ps/pstree` where those tools are right.
     integration.py threads    the thread report of every front end (threads.test)
     integration.py corefiles  the committed cores, and corrupted variants
     integration.py alloc      allocation failures, on the committed cores
+    integration.py interpreters  two interpreters in one process
+                              (the subinterpreters scenario, interpreters.test)
 
 The pieces are in tests/harness: pyag_harness.py (scenarios, cores, TAP),
 pyag_oracle.py (the checks against the oracle), pyag_frontends.py (the
@@ -26,6 +28,7 @@ narrow the run, PYAG_LLDB_FULL=1 to read every scenario through lldb's own
 memory reads too.
 """
 
+import glob
 import json
 import os
 import re
@@ -183,7 +186,10 @@ def check_csv(tap, fe, label, pid, table):
     out = fe.cli(["--format=csv"], pid=pid).stdout
     rows = list(csv.reader(io.StringIO(out)))
     ids = [r[1] for r in rows[1:]]
-    want = [line.split()[1] for line in table.splitlines()[2:]]
+    # the table's rows: with several interpreters, one table under each
+    # "Interpreter N:" header (csv: one header, one table)
+    want = [f[1] for f in (line.split() for line in table.splitlines())
+            if len(f) > 1 and f[1].startswith("0x")]
     tap.ok(rows and rows[0][0] == "tid" and len(rows[0]) == 7 and ids == want,
            "%s live: --format=csv has the table's rows" % label,
            "%r vs %r" % (ids[:5], want[:5]))
@@ -445,6 +451,31 @@ def run_errors(tap, fe):
         finally:
             proc.kill()
             proc.wait()
+    # interpreters without debug offsets: found by their symbols (3.11,
+    # 3.12: Py_Version names the version) or by the name of the mapped
+    # interpreter (3.10 and older), one clear line each
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    for minor, want in ((12, r"Python 3\.12\.\d+ has no asyncio graph support"),
+                        (11, r"Python 3\.11\.\d+ has no asyncio graph support"),
+                        (10, r"Python 3\.10 has no asyncio graph support")):
+        builds = sorted(glob.glob(os.path.join(pyenv, "versions", "3.%d.*" % minor)))
+        exe = os.path.join(builds[-1], "bin", "python3") if builds else None
+        if not exe or not os.path.exists(exe):
+            tap.skip("cli errors: Python 3.%d named" % minor,
+                     "no pyenv build of 3.%d under %s" % (minor, pyenv))
+            continue
+        proc = subprocess.Popen([exe, "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        try:
+            proc.stdout.readline()
+            p = subprocess.run([CLI, str(proc.pid)], capture_output=True, text=True)
+            lines = p.stderr.strip().splitlines()
+            tap.ok(p.returncode == 1 and len(lines) == 1 and re.search(want, lines[0]),
+                   "cli errors: Python 3.%d named in one line" % minor,
+                   "status %d, stderr %r" % (p.returncode, p.stderr[-500:]))
+        finally:
+            proc.kill()
+            proc.wait()
     # no permission: an unprivileged user reading a root process
     proc = start(["/usr/bin/python3.14", "-c",
                   "import asyncio, time; print('ready', flush=True); time.sleep(600)"])
@@ -667,6 +698,162 @@ def run_lldb_debug_dirs(tap, fe, python="3.14"):
     finally:
         shutil.rmtree(decoy, ignore_errors=True)
 
+# ---------------------------------------------------------------------------
+# two interpreters in one process
+
+THREAD_HEADER_RE = re.compile(r"^Thread (\d+)(?: '((?:[^'\\]|\\.)*)')?(?: \[comm '[^']*'\])? "
+                              r"\(interpreter (\d+)\): ")
+TREE_TASK_RE = re.compile(r"\(T\) (.*)$")
+
+
+def interpreter_sections(text):
+    """A tree or table with "Interpreter N:" headers: [(N, text under it)],
+    in order; [] when the first line is no such header."""
+    sections = []
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"^Interpreter (\d+):\n$", line)
+        if m:
+            sections.append([int(m.group(1)), ""])
+        elif sections:
+            sections[-1][1] += line
+    # a blank line separates two sections: it is not the section's
+    return [(n, body[:-1] if body.endswith("\n\n") else body) for n, body in sections]
+
+
+def check_interpreters(tap, label, python, scen, outs, pstree, ps):
+    """One target (live or core) of the subinterpreters scenario, read by
+    the command: outs {format: text}; pstree, ps: CPython's tools on the
+    live process (they read only the newest interpreter)."""
+    oracle = scen.oracle
+    by_interp = {}
+    for t in oracle["tasks"]:
+        by_interp.setdefault(t["interpreter"], []).append(t)
+    sub = max(by_interp)
+    sub_tid = by_interp[sub][0]["native_thread_id"]
+    main_tid = [th["native_thread_id"] for th in oracle["threads"] if th["main"]][0]
+    tap.ok(sorted(by_interp) == [0, sub] and sub > 0 and
+           {t["native_thread_id"] for t in by_interp[sub]} == {sub_tid} and sub_tid != main_tid,
+           "%s: the oracle has tasks of interpreter 0 and interpreter %d, each on its "
+           "own thread" % (label, sub), "interpreters %r" % sorted(by_interp))
+    # json: every task with its interpreter and thread, nothing more, and
+    # each interpreter's graph equals what that interpreter captured
+    doc = json.loads(outs["json"])
+    ours = {t["id"]: t for t in doc["tasks"]}
+    problems = O.json_problems(doc, oracle)
+    for t in oracle["tasks"]:
+        o = ours.get(t["id"])
+        if o and (o["interpreter"], o["native_thread_id"]) != (t["interpreter"],
+                                                               t["native_thread_id"]):
+            problems.append("%s %r: interpreter %s thread %s, oracle %s %s" % (
+                t["id"], t["name"], o["interpreter"], o["native_thread_id"],
+                t["interpreter"], t["native_thread_id"]))
+    extra = set(ours) - {t["id"] for t in oracle["tasks"]}
+    if extra:
+        problems.append("not in the oracle: %s" % sorted(extra))
+    for n, ts in sorted(by_interp.items()):
+        got = sorted(t["id"] for t in doc["tasks"] if t["interpreter"] == n)
+        if got != sorted(t["id"] for t in ts):
+            problems.append("interpreter %d: tasks %r, oracle %r" % (
+                n, got, sorted(t["id"] for t in ts)))
+    tap.ok(not problems, "%s: json: %d tasks of interpreter 0 and %d of interpreter %d, "
+           "each with its interpreter id and thread; each interpreter's graph equals its "
+           "capture_call_graph" % (label, len(by_interp[0]), len(by_interp[sub]), sub),
+           "\n".join(problems[:10]))
+    states = sorted((th["native_thread_id"], th["interpreter"]) for th in doc["threads"])
+    tap.ok(states == sorted([(main_tid, 0), (sub_tid, 0), (sub_tid, sub)]),
+           "%s: json threads: the main thread, and thread %d in interpreter 0 and in "
+           "interpreter %d" % (label, sub_tid, sub), "threads %r" % states)
+    O.check_callgraph(tap, label, outs["callgraph"], oracle)
+    # the tree: one section per interpreter, each with its own tasks
+    sections = interpreter_sections(outs["tree"])
+    ids = [n for n, _ in sections]
+    names = {n: sorted(TREE_TASK_RE.search(l).group(1) for l in body.splitlines()
+                       if TREE_TASK_RE.search(l)) for n, body in sections}
+    want = {n: sorted(t["name"] for t in ts if t["kind"] == "task")
+            for n, ts in by_interp.items()}
+    tap.ok(sorted(ids) == [0, sub] and outs["tree"].startswith("Interpreter ") and
+           names == want,
+           "%s: --format=tree has the headers Interpreter 0: and Interpreter %d:, each "
+           "over its own interpreter's trees (both have a Task-1)" % (label, sub),
+           "sections %r\nnames %r\nwant %r\n%s" % (ids, names, want, outs["tree"][:1500]))
+    # CPython's tools read only the newest interpreter: its section is theirs
+    for fmt, theirs in (("tree", pstree), ("table", ps)):
+        mine = dict(interpreter_sections(outs[fmt])).get(sub)
+        tap.ok(mine is not None and mine == theirs,
+               "%s: --format=%s under Interpreter %d: equals python%s -m asyncio %s (which "
+               "reads only the newest interpreter)" % (label, fmt, sub, python,
+                                                      "pstree" if fmt == "tree" else "ps"),
+               O.first_diff(mine or "<no section>", theirs))
+    # --format=threads: the thread that runs the subinterpreter, in each
+    # interpreter, with that interpreter's tasks under its own header
+    blocks = {}
+    cur = None
+    for line in outs["threads"].splitlines():
+        m = THREAD_HEADER_RE.match(line)
+        if m:
+            cur = (int(m.group(1)), int(m.group(3)))
+            blocks[cur] = []
+        elif cur is not None:
+            blocks[cur].append(line)
+    got = {k: sorted(TREE_TASK_RE.search(l).group(1) for l in v if TREE_TASK_RE.search(l))
+           for k, v in blocks.items()}
+    want = {(main_tid, 0): want[0], (sub_tid, 0): [], (sub_tid, sub): want[sub]}
+    tap.ok(got == want,
+           "%s: --format=threads lists thread %d with (interpreter %d) and its tasks, "
+           "and with (interpreter 0), no tasks" % (label, sub_tid, sub),
+           "got %r\nwant %r\n%s" % (got, want, outs["threads"][:2000]))
+    # --format=dot: every task is a node of one cluster, its thread's
+    decl = re.findall(r'^    "(0x[0-9a-f]+)" \[label=', outs["dot"], re.M)
+    dups = sorted(set(d for d in decl if decl.count(d) > 1))
+    tap.todo(not dups and sorted(decl) == sorted(t["id"] for t in oracle["tasks"]),
+             "%s: --format=dot declares each task once, in one cluster" % label,
+             "format_dot matches a thread's tasks by native thread id only: the thread "
+             "in two interpreters gets two clusters with the same tasks",
+             "declared more than once: %r" % dups)
+
+
+def run_interpreters(tap, fe):
+    """The subinterpreters scenario, live and from a gcore, through the
+    command."""
+    pythons = os.environ.get("PYAG_PYTHONS", "3.14 3.15").split()
+    for python in pythons:
+        label = "interpreters %s" % python
+        if not H.python_available(python, fe.root):
+            tap.skip(label, "no python%s" % python)
+            continue
+        if python not in H.scenario_versions("subinterpreters"):
+            tap.skip(label, "the scenario runs on %s only" %
+                     ", ".join(H.scenario_versions("subinterpreters")))
+            continue
+        why = H.subinterpreters_unavailable(python, fe.root)
+        if why:
+            tap.skip(label, why)
+            continue
+        formats = ("json", "callgraph", "tree", "table", "threads", "dot")
+        try:
+            with H.Scenario("subinterpreters", python=python, root=fe.root) as scen:
+                live = {f: fe.cli(["--format=" + f], pid=scen.pid).stdout for f in formats}
+                tools = [H.run_in_root(["/usr/bin/python" + python, "-m", "asyncio", tool,
+                                        str(scen.pid)], fe.root, timeout=300)
+                         for tool in ("pstree", "ps")]
+                pstree, ps = (p.stdout.decode("utf-8", "replace") for p in tools)
+                check_interpreters(tap, label + " live", python, scen, live, pstree, ps)
+                tmp = tempfile.mkdtemp(prefix="pyag-interp-core-")
+                try:
+                    core = H.make_core(scen.pid, tmp, fe.root, fe.exe(python))
+                    if not tap.ok(core is not None, "%s: gcore" % label):
+                        continue
+                    outs = {f: fe.cli(["--format=" + f], core=core).stdout for f in formats}
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                check_interpreters(tap, label + " core", python, scen, outs, pstree, ps)
+                tap.ok(outs["tree"] == live["tree"] and outs["table"] == live["table"],
+                       "%s core: tree and table equal the live ones" % label,
+                       O.first_diff(outs["tree"] + outs["table"],
+                                    live["tree"] + live["table"]))
+        except Exception as e:
+            tap.ok(False, "%s: runs" % label, e)
+
 
 # ---------------------------------------------------------------------------
 # every thread, not only its tasks
@@ -747,8 +934,8 @@ def run_thread_report(tap, pythons):
                 usable.append(fe)
         if not usable:
             continue
-        # the core is made by the root filesystem's gdb: see
-        # pyag_harness.core_lost_pages()
+        # under the root: the core is made by the root filesystem's gdb
+        # (see pyag_harness.make_core() and core_lost_pages())
         tmp = tempfile.mkdtemp(prefix="pyag-threads-core-",
                                dir=os.path.join(root, "var/tmp") if root else None)
         try:
@@ -763,8 +950,7 @@ def run_thread_report(tap, pythons):
                 # many runs: a page of a thread stack lost; a second gcore
                 # is made then, and the first one's loss said
                 for attempt in (1, 2):
-                    core = H.make_core(scen.pid, tmp, root, usable[0].exe(python),
-                                       root_gdb=True)
+                    core = H.make_core(scen.pid, tmp, root, usable[0].exe(python))
                     if core is None:
                         break
                     lost = H.core_lost_pages(core, scen.pid)
@@ -816,7 +1002,7 @@ def main():
             run_thread_report(tap, os.environ.get("PYAG_PYTHONS", "3.14 3.15").split())
         tap.done()
         return 0
-    fe = front_end(kind)
+    fe = front_end("cli" if kind == "interpreters" else kind)
     why = fe.unavailable_reason()
     if why:
         tap.skip("%s integration" % kind, why)
@@ -826,6 +1012,10 @@ def main():
         run_lldb_errors(tap, fe)
     if not H.available():
         tap.skip("integration (%s)" % kind, H.unavailable_reason())
+        tap.done()
+        return 0
+    if kind == "interpreters":
+        run_interpreters(tap, fe)
         tap.done()
         return 0
     pythons = os.environ.get("PYAG_PYTHONS", "3.14 3.15").split()

@@ -40,7 +40,10 @@ import traceback
 import warnings
 
 _state = {"out": None, "scenario": None, "snapshot_scheduled": False,
+          "interpreter": 0,   # this interpreter's id (concurrent.interpreters)
+          "part": None,       # in another interpreter: the file of its part
           "thread_truth": False, "blocking": 0}
+_interpreters = []      # (coro_fn, thread name): run_interpreter_thread()
 _registry = []          # _LoopEntry, in registration order
 _started_threads = []   # (threading.Thread, _LoopEntry or None)
 _cycles = []            # declared cycles: lists of futures, awaiter first
@@ -158,6 +161,81 @@ def run_loop_thread(coro_fn, *args, name=None):
     def body():
         asyncio.run(coro_fn(*args), loop_factory=loop_factory())
     return start_thread(body, name=name)
+
+
+def run_interpreter_thread(coro_fn, name=None):
+    """Another interpreter (concurrent.interpreters, PEP 734) that runs
+    asyncio.run(coro_fn()) on a registered loop, from a thread `name` of
+    this interpreter.  coro_fn is a module-level coroutine function of the
+    scenario (the new interpreter imports the scenario's file as a module
+    to find it) and calls snapshot_when_parked() once its graph is built.
+
+    The interpreter is started only after this interpreter's oracle is
+    written: a fork() while another interpreter runs in some thread
+    crashes the child (3.14.10, 3.15.2: SIGSEGV in PyOS_AfterFork_Child).
+    No fork is possible in that interpreter: it writes its part of the
+    oracle itself, in place, to DIR/interpreter-ID.json; once every part
+    is there, oracle.json gets the tasks of all of them, then DIR/ready is
+    written."""
+    _interpreters.append((coro_fn, name))
+
+
+def _start_interpreter(coro_fn, name):
+    """Create the interpreter and its thread; the path of its part."""
+    from concurrent import interpreters
+    interp = interpreters.create()
+    part = os.path.join(_state["out"], "interpreter-%d.json" % interp.id)
+    here = os.path.dirname(os.path.abspath(__file__))
+    module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    code = ("import sys\n"
+            "sys.path.insert(0, %r)\n"
+            "import _oracle\n"
+            "_oracle._run_part(%r, %r, %r, %r, %r)\n"
+            % (here, module, coro_fn.__name__, _state["out"], _state["scenario"], part))
+
+    def body():
+        try:
+            interp.exec(code)
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(3)
+
+    t = threading.Thread(target=body, name=name, daemon=True)
+    _keep.extend((t, interp))
+    t.start()
+    return part, t
+
+
+def _run_part(module, fn_name, out, scenario, part):
+    """In an interpreter started by run_interpreter_thread()."""
+    import importlib
+    from concurrent import interpreters
+    _state.update(out=out, scenario=scenario, part=part,
+                  interpreter=interpreters.get_current().id)
+    coro_fn = getattr(importlib.import_module(module), fn_name)
+    asyncio.run(coro_fn(), loop_factory=loop_factory())
+
+
+def _merge_interpreters(main_part, timeout=60):
+    """Start the other interpreters, wait for their parts, write
+    oracle.json: this interpreter's part with their tasks and threads."""
+    started = [_start_interpreter(fn, name) for fn, name in _interpreters]
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(part) for part, _ in started):
+        if time.monotonic() > deadline:
+            raise RuntimeError("no oracle part from the other interpreters "
+                               "after %ds" % timeout)
+        time.sleep(0.01)
+    with open(main_part, encoding="utf-8") as f:
+        doc = json.load(f)
+    for part, t in started:
+        with open(part, encoding="utf-8") as f:
+            doc["tasks"].extend(json.load(f)["tasks"])
+        doc["threads"].append({"native_thread_id": t.native_id,
+                               "thread_name": t.name, "main": False,
+                               "exited": False})
+    _write_doc(doc, os.path.join(_state["out"], "oracle.json"))
 
 
 def keep(*objs):
@@ -376,7 +454,7 @@ def _threads_info(entries):
     return res
 
 
-def _write_oracle(futs, threads, pid, running=None):
+def _write_oracle(futs, threads, pid, running=None, path=None):
     """In the forked child: compute and write DIR/oracle.json.
     running: (task, captured graph, native_thread_id) of the task that is
     executing on a blocked thread, or None."""
@@ -408,6 +486,7 @@ def _write_oracle(futs, threads, pid, running=None):
     tasks = []
     for fut, tid in futs:
         d = _head(fut)
+        d["interpreter"] = _state["interpreter"]
         d["native_thread_id"] = tid
         d["running"] = False
         d["awaited_by_ids"] = [hex(id(w)) for w in _awaiters(fut)]
@@ -452,25 +531,31 @@ def _write_oracle(futs, threads, pid, running=None):
         "cycles": [[hex(id(f)) for f in c] for c in _cycles],
         "current": current,
     }
-    path = os.path.join(_state["out"], "oracle.json")
+    _write_doc(doc, path or os.path.join(_state["out"], "oracle.json"))
+
+
+def _write_doc(doc, path):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         # indented for reading by eye, compact when large
         json.dump(doc, f, ensure_ascii=False,
-                  indent=1 if len(tasks) <= 1000 else None)
+                  indent=1 if len(doc["tasks"]) <= 1000 else None)
         f.write("\n")
     os.rename(tmp, path)
 
 
 def _fork_and_write(running=None, ready=True):
     """Fork; the child writes the oracle; the parent waits, then writes
-    DIR/ready (unless ready is false).  Exits the process if the child
-    failed."""
+    DIR/ready (after the other interpreters' parts, if any: see
+    run_interpreter_thread(); not when ready is false).  Exits the process
+    if the child failed."""
     with _registry_lock:
         entries = list(_registry)
     futs = _collect(entries)
     threads = _threads_info(entries)
     pid = os.getpid()
+    path = os.path.join(_state["out"], "interpreter-0.json" if _interpreters
+                        else "oracle.json")
     sys.stdout.flush()
     sys.stderr.flush()
     with warnings.catch_warnings():
@@ -479,7 +564,7 @@ def _fork_and_write(running=None, ready=True):
     if child == 0:
         code = 0
         try:
-            _write_oracle(futs, threads, pid, running)
+            _write_oracle(futs, threads, pid, running, path)
         except BaseException:
             traceback.print_exc()
             code = 1
@@ -494,6 +579,8 @@ def _fork_and_write(running=None, ready=True):
                          "(status %#x)\n" % status)
         sys.stderr.flush()
         os._exit(3)
+    if _interpreters:
+        _merge_interpreters(path)
     if ready:
         _write_ready()
 
@@ -503,7 +590,25 @@ def _write_ready():
         f.write("%d\n" % os.getpid())
 
 
+def _write_part():
+    """In another interpreter (no fork there): its part of the oracle,
+    computed in place.  Its unnamed tasks' names are materialised by
+    get_name() here, in the process itself, unlike the main
+    interpreter's."""
+    try:
+        with _registry_lock:
+            entries = list(_registry)
+        _write_oracle(_collect(entries), [], os.getpid(), path=_state["part"])
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(3)
+
+
 def _snapshot():
+    if _state["part"]:
+        _write_part()
+        return
     try:
         _fork_and_write(ready=not _state["thread_truth"])
         if _state["thread_truth"]:

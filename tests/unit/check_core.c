@@ -738,6 +738,20 @@ START_TEST(test_thread_records)
 	ck_assert_int_eq(th->stack[2].kind, FRAME_KIND_PLAIN);
 	ck_assert_int_eq(th->stack[2].line, 9 + 1);
 	snapshot_deinit(&snap);
+	/* a frame of zeros (a core without that part of the C stack): the
+	 * stack is cut there, with a warning */
+	uint64_t fr = 0;
+	fake_read(py->m, py->tstate + l->tstate_current_frame, &fr, 8);
+	for (int k = 0; k < 3; k++)  /* block -> shim -> main -> the loop's frame */
+		fake_read(py->m, fr + l->frame_previous, &fr, 8);
+	uint8_t zeros[512] = { 0 };
+	fake_write(py->m, fr, zeros, l->frame_size);
+	walk_world(&w, &snap);
+	ck_assert_uint_eq(snap.threads[0].nstack, 2);
+	ck_assert_uint_eq(snap.nwarnings, 1);
+	ck_assert(strstr(snap.warnings[0].message, "reads as zeros"));
+	ck_assert_uint_eq(snap.warnings[0].address, fr);
+	snapshot_deinit(&snap);
 	/* holding the GIL; then no frames at all */
 	fake_w32(py->m, py->tstate + l->tstate_holds_gil, 1);
 	walk_world(&w, &snap);

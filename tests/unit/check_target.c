@@ -1,6 +1,7 @@
 /*
  * Unit tests of target location (target.c): _PyRuntime by symbol, by a
- * scan for its cookie when a symbol is wrong or missing, and the errors
+ * scan for its cookie when a symbol is wrong or missing, interpreters
+ * without debug offsets (by Py_Version), ELF symbol tables, and the errors
  * when there is no interpreter or no asyncio; on the synthetic
  * interpreter of world.c, read through a callback like a debugger's.
  */
@@ -8,19 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "world.h"
 
 struct symbols {
 	uint64_t runtime, asyncio;  /* 0: unknown */
+	uint64_t version;           /* Py_Version, 0: unknown */
 };
 
 static int lookup(void *arg, const char *name, uint64_t *ret)
 {
 	const struct symbols *s = arg;
 	uint64_t v = strcmp(name, "_PyRuntime") == 0 ? s->runtime
-		     : strcmp(name, "_AsyncioDebug") == 0 ? s->asyncio : 0;
+		     : strcmp(name, "_AsyncioDebug") == 0 ? s->asyncio
+		     : strcmp(name, "Py_Version") == 0 ? s->version : 0;
 	if (!v)
 		return -1;
 	*ret = v;
@@ -113,6 +117,86 @@ START_TEST(test_target_not_python)
 }
 END_TEST
 
+START_TEST(test_target_legacy)
+{
+	struct world w;
+	build_world(&w, WORLD_VERSION);
+	/* no cookie at _PyRuntime, but Py_Version says 3.12: an interpreter
+	 * without debug offsets, believed without a scan */
+	uint64_t version = fake_alloc(w.py.m, 8);
+	fake_w64(w.py.m, version, 0x030c01f0);
+	struct symbols sym = { w.parent, 0, version };
+	struct target t;
+	ck_assert_ptr_null(locate(&w, &sym, NULL, 0, &t));
+	ck_assert(t.legacy);
+	ck_assert_uint_eq(t.runtime_addr, w.parent);
+	ck_assert_uint_eq(t.version_addr, version);
+	target_deinit(&t);
+	/* and its layout: the version is named */
+	struct pyag_reader *r;
+	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w.py.m, &r));
+	struct pyag_layout l;
+	struct pyag_error *err = layout_from_table(r, version, &l);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
+	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "Python 3.12.1 "));
+	pyag_error_destroy(err);
+	pyag_reader_destroy(r);
+	/* a Py_Version of 3.13 or later without a cookie: no interpreter */
+	fake_w64(w.py.m, version, 0x030d00f0);
+	struct pyag_mapping heap = { w.parent & ~0xfffull, (w.parent & ~0xfffull) + 0x1000,
+				     0, NULL };
+	err = locate(&w, &sym, &heap, 1, &t);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_NOT_PYTHON);
+	pyag_error_destroy(err);
+	/* nothing found, but python3.10 is mapped: the version is named */
+	struct symbols none = { 0, 0, 0 };
+	struct pyag_mapping maps[2] = {
+		heap, { 0x7e0000000000, 0x7e0000001000, 0, "/usr/lib/libpython3.10.so.1.0" },
+	};
+	err = locate(&w, &none, maps, 2, &t);
+	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
+	ck_assert_str_eq(pyag_error_message(err),
+			 "Python 3.10 has no asyncio graph support in this version");
+	pyag_error_destroy(err);
+	fake_py_deinit(&w.py);
+}
+END_TEST
+
+START_TEST(test_elf_symbols)
+{
+	/* this test program's own symbols */
+	struct elf_file f;
+	ck_assert_ptr_null(elf_open("/proc/self/exe", &f, NULL, NULL));
+	static const char *const names[] = { "main", "no_such_symbol_here", "elf_find_symbols" };
+	uint64_t values[3];
+	bool found[3];
+	ck_assert_ptr_null(elf_find_symbols(&f, names, 3, values, found));
+	ck_assert(found[0]);
+	ck_assert(!found[1]);
+	ck_assert_uint_ne(values[0], 0);
+	elf_close(&f);
+	/* a file that is only an ELF header: no symbols, no error */
+	char path[] = "/tmp/pyag-elf-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	Elf64_Ehdr eh;
+	memset(&eh, 0, sizeof(eh));
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_shoff = 1u << 30;  /* beyond the file */
+	eh.e_shnum = 5;
+	eh.e_shentsize = sizeof(Elf64_Shdr);
+	ck_assert_int_eq(write(fd, &eh, sizeof(eh)), (int)sizeof(eh));
+	close(fd);
+	ck_assert_ptr_null(elf_open(path, &f, NULL, NULL));
+	ck_assert_ptr_null(elf_find_symbols(&f, names, 3, values, found));
+	ck_assert(!found[0] && !found[1] && !found[2]);
+	elf_close(&f);
+	unlink(path);
+}
+END_TEST
+
 static int symbol_runtime_only(void *arg, const char *name, uint64_t *ret)
 {
 	struct world *w = arg;
@@ -170,6 +254,8 @@ static Suite *target_suite(void)
 	tcase_add_test(tc, test_target_scan);
 	tcase_add_test(tc, test_target_not_python);
 	tcase_add_test(tc, test_target_no_asyncio);
+	tcase_add_test(tc, test_target_legacy);
+	tcase_add_test(tc, test_elf_symbols);
 	suite_add_tcase(s, tc);
 	return s;
 }
