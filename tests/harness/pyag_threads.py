@@ -2,7 +2,9 @@
 checks.
 
 The truth is DIR/threads.json, written by the scenario itself
-(_oracle.snapshot_with_threads, see tests/scenarios/README.md): every
+(_oracle.snapshot_with_threads, see tests/scenarios/README.md; read by
+pyag_harness.Scenario as .threads, which also waits until the process is
+parked as it says): every
 thread of the process with its ident, native id, threading name, running
 loop and Python stack (sys._current_frames(), innermost first), sampled
 while the process is parked.  One thread ("cpu_bound") spins in a pure
@@ -44,12 +46,6 @@ FRAME_KEYS = ["function", "filename", "line", "kind"]
 HEADER_RE = re.compile(r"^Thread (\d+)(?!\d)")
 FILE_RE = re.compile(r'^  File "(.*)", line (\d+), in (.*)$')
 TASK_RE = re.compile(r"\(T\) (.*)$")
-
-
-def load_truth(out_dir):
-    """The parsed DIR/threads.json."""
-    with open(out_dir + "/threads.json", encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _frames(stack):
@@ -170,6 +166,22 @@ def check_json_threads(tap, label, text, truth, kind, pid=None):
         label, ", ".join(sorted({"%s %s" % (f["kind"], f["function"])
                                  for w in want.values() for f in w["stack"]
                                  if f["kind"]}))), "\n".join(p))
+
+
+def mask_cpu_lines(doc, truth):
+    """A --format=json document (parsed) with the innermost line of the
+    truth's CPU-bound threads set to None, for comparing two reads of the
+    same process (that line moves between them).  Returns doc."""
+    cpu = {t["native_thread_id"] for t in (truth or {}).get("threads", [])
+           if t.get("cpu_bound")}
+    for t in doc.get("threads", []):
+        if t.get("native_thread_id") in cpu and t.get("stack"):
+            t["stack"][0]["line"] = None
+    return doc
+
+
+def has_cpu_bound(truth):
+    return any(t.get("cpu_bound") for t in (truth or {}).get("threads", []))
 
 
 def split_sections(text):

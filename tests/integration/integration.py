@@ -884,6 +884,8 @@ def thread_report_outputs(fe, python, target):
 
 def check_thread_target(tap, fe, python, kind, scen, truth, **target):
     label = "%s %s thread_report %s" % (fe.kind, python, kind)
+    # the previous read stopped the process: see Scenario.wait_parked()
+    scen.wait_parked()
     texts, stderr, errors = thread_report_outputs(fe, python, target)
     for (req, text), check in zip(zip(THREAD_REQUESTS, texts), (
             lambda t: P.check_json_threads(tap, label, t, truth, kind, pid=scen.pid),
@@ -940,7 +942,7 @@ def run_thread_report(tap, pythons):
                                dir=os.path.join(root, "var/tmp") if root else None)
         try:
             with H.Scenario("thread_report", python=python, root=root) as scen:
-                truth = P.load_truth(scen.out_dir)
+                truth = scen.threads
                 for fe in usable:
                     check_thread_target(tap, fe, python, "live", scen, truth, pid=scen.pid)
                 if not H.find_gdb() and not (root and os.path.exists(root + "/usr/bin/gdb")):
@@ -950,6 +952,7 @@ def run_thread_report(tap, pythons):
                 # many runs: a page of a thread stack lost; a second gcore
                 # is made then, and the first one's loss said
                 for attempt in (1, 2):
+                    scen.wait_parked()
                     core = H.make_core(scen.pid, tmp, root, usable[0].exe(python))
                     if core is None:
                         break
