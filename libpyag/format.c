@@ -296,6 +296,12 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 			sb_puts(sb, k ? ", " : "");
 			json_addr(sb, t->awaited_by[k]);
 		}
+		/* the edges rebuilt from the heap rather than recorded (3.11-3.13) */
+		sb_puts(sb, "], \"awaited_by_inferred\": [");
+		for (uint32_t k = 0; t->inferred && k < t->nawaited_by; k++) {
+			sb_puts(sb, k ? ", " : "");
+			json_addr(sb, t->awaited_by[k]);
+		}
 		sb_puts(sb, "]}");
 	}
 	sb_puts(sb, "],\n \"cycles\": [");
