@@ -802,11 +802,10 @@ def check_interpreters(tap, label, python, scen, outs, pstree, ps):
     # --format=dot: every task is a node of one cluster, its thread's
     decl = re.findall(r'^    "(0x[0-9a-f]+)" \[label=', outs["dot"], re.M)
     dups = sorted(set(d for d in decl if decl.count(d) > 1))
-    tap.todo(not dups and sorted(decl) == sorted(t["id"] for t in oracle["tasks"]),
-             "%s: --format=dot declares each task once, in one cluster" % label,
-             "format_dot matches a thread's tasks by native thread id only: the thread "
-             "in two interpreters gets two clusters with the same tasks",
-             "declared more than once: %r" % dups)
+    tap.ok(not dups and sorted(decl) == sorted(t["id"] for t in oracle["tasks"]),
+           "%s: --format=dot declares each task once, in one cluster (a thread in "
+           "two interpreters has one per interpreter)" % label,
+           "declared more than once: %r" % dups)
 
 
 def run_interpreters(tap, fe):
@@ -835,6 +834,16 @@ def run_interpreters(tap, fe):
                          for tool in ("pstree", "ps")]
                 pstree, ps = (p.stdout.decode("utf-8", "replace") for p in tools)
                 check_interpreters(tap, label + " live", python, scen, live, pstree, ps)
+                # both interpreters have a Task-1: a name must name one task
+                amb = fe.cli(["--format=callgraph", "Task-1"], pid=scen.pid, check=False)
+                ids = sorted(t["id"] for t in scen.oracle["tasks"]
+                             if t.get("name") == "Task-1")
+                err = amb.stderr.strip().splitlines()
+                tap.ok(amb.returncode == 2 and len(err) == 1 and len(ids) == 2 and
+                       "2 tasks are named 'Task-1'" in err[0] and
+                       all(i in err[0] for i in ids),
+                       "%s: TASK Task-1 names two tasks: an error naming both" % label,
+                       "status %d, stderr %r, Task-1s %r" % (amb.returncode, err, ids))
                 tmp = tempfile.mkdtemp(prefix="pyag-interp-core-")
                 try:
                     core = H.make_core(scen.pid, tmp, fe.root, fe.exe(python))
