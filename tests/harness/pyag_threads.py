@@ -26,7 +26,8 @@ front end:
   --format=threads
                  one section per thread, its header line starting
                  "Thread NATIVE_ID" (a note without frames or tasks may
-                 come before the first); its '  File "F", line N, in FUNC'
+                 come before the first), followed by the threading name
+                 in quotes (none for a thread threading does not know); its '  File "F", line N, in FUNC'
                  lines are the truth's stack in traceback order (outermost
                  first); the (T) task names in the section are exactly the
                  oracle's tasks of that thread.
@@ -44,6 +45,8 @@ THREAD_KEYS = ["interpreter", "thread_id", "native_thread_id", "running_task",
 FRAME_KEYS = ["function", "filename", "line", "kind"]
 
 HEADER_RE = re.compile(r"^Thread (\d+)(?!\d)")
+# the name in a header: Thread TID 'NAME' [comm 'COMM'] (interpreter N): ...
+HEADER_NAME_RE = re.compile(r"^Thread \d+ '((?:[^'\\]|\\.)*)'")
 FILE_RE = re.compile(r'^  File "(.*)", line (\d+), in (.*)$')
 TASK_RE = re.compile(r"\(T\) (.*)$")
 
@@ -216,6 +219,16 @@ def check_text_threads(tap, label, text, truth, oracle):
                ids, sorted(want), ", frames or tasks before the first header %r"
                % stray[:3] if stray else "", text[:1500]))
     by_id = {s[0]: s for s in sections if s[0] is not None}
+    p = []
+    for tid, w in sorted(want.items()):
+        if tid in by_id:
+            m = HEADER_NAME_RE.match(by_id[tid][1])
+            name = re.sub(r"\\(.)", r"\1", m.group(1)) if m else None
+            if name != w["name"]:
+                p.append("%s: header %r names it %r" % (_who(w), by_id[tid][1], name))
+    tap.ok(not p, "%s: --format=threads: each header names its thread as threading "
+           "does ('NAME' after the id; none for a thread threading does not know)"
+           % label, "\n".join(p))
     p = []
     for tid, w in sorted(want.items()):
         s = by_id.get(tid)
