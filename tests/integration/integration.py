@@ -956,9 +956,12 @@ def run_thread_report(tap, pythons):
                 if not H.find_gdb() and not (root and os.path.exists(root + "/usr/bin/gdb")):
                     tap.skip("%s thread_report core" % python, "no gdb to make a core")
                     continue
-                # once seen in the sid root filesystem (gdb 18), not again in
-                # many runs: a page of a thread stack lost; a second gcore
-                # is made then, and the first one's loss said
+                # seen once in the sid root filesystem (gdb 18), not again in
+                # many runs: one page of a thread stack lost.  A likely cause:
+                # the gcore's own stop and resume makes the loop threads'
+                # epoll_wait fail with EINTR and take the GIL, which may write
+                # a page of their C stack for the first time, after the core.
+                # The core is then made again once, the first loss printed.
                 for attempt in (1, 2):
                     scen.wait_parked()
                     core = H.make_core(scen.pid, tmp, root, usable[0].exe(python))
