@@ -742,6 +742,39 @@ static void table_row(struct strbuf *sb, bool csv, const char *const cols[7])
 		sb_putc(sb, '\n');
 }
 
+/* The rows of one task: one per awaiter, or one without. */
+static void table_task_rows(struct strbuf *sb, const struct render_ctx *ctx,
+			    const struct task_rec *t, bool csv, struct strbuf *stack,
+			    struct strbuf *chain)
+{
+	const struct snapshot *snap = ctx->snap;
+	char tid[24], id[24], aid[24];
+	snprintf(tid, sizeof(tid), "%llu", (unsigned long long)t->native_thread_id);
+	snprintf(id, sizeof(id), "0x%llx", (unsigned long long)t->addr);
+	stack->len = 0;
+	sb_puts(stack, "");
+	stack_names(stack, ctx, t);
+	if (!t->nawaited_by) {
+		const char *cols[7] = { tid, id, t->name, stack->data, "", "", "0x0" };
+		table_row(sb, csv, cols);
+		return;
+	}
+	for (uint32_t k = 0; k < t->nawaited_by; k++) {
+		long p = snapshot_awaiter(snap, t, k);
+		chain->len = 0;
+		sb_puts(chain, "");
+		const char *aname = "Unknown";
+		if (p >= 0) {
+			stack_names(chain, ctx, &snap->tasks[p]);
+			if (snap->tasks[p].listed && snap->tasks[p].is_task)
+				aname = snap->tasks[p].name;
+		}
+		snprintf(aid, sizeof(aid), "0x%llx", (unsigned long long)t->awaited_by[k]);
+		const char *cols[7] = { tid, id, t->name, stack->data, chain->data, aname, aid };
+		table_row(sb, csv, cols);
+	}
+}
+
 void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 {
 	const struct snapshot *snap = ctx->snap;
@@ -749,64 +782,30 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 		"tid", "task id", "task name", "coroutine stack", "awaiter chain",
 		"awaiter name", "awaiter id",
 	};
-	/* the table: one per interpreter, by id, when there are several
-	 * (not CSV: one header, one table) */
+	/* the rows of each interpreter in turn, by id; when there are several,
+	 * a table under each one's name (not CSV: one header, one table) */
 	size_t nids;
 	int64_t *ids = interpreter_ids(sb, ctx, &nids);
 	bool headers = !csv && nids > 1;
-	if (!headers) {
-		table_row(sb, csv, header);
-		if (!csv) {
-			sb_pad(sb, '-', 180);
-			sb_putc(sb, '\n');
-		}
-	}
 	struct strbuf stack, chain;
 	sb_init(&stack);
 	sb_init(&chain);
-	for (size_t pass = 0; pass < (headers ? nids : 1); pass++) {
-	bool header_done = false;
-	for (size_t i = 0; i < snap->ntasks; i++) {
-		const struct task_rec *t = &snap->tasks[i];
-		if (!t->listed || !t->is_task || !ctx->selected[i])
-			continue;
-		if (headers && t->interp_id != ids[pass])
-			continue;
-		if (headers && !header_done) {
-			/* the interpreter's name and the column names */
+	for (size_t pass = 0; pass < (nids ? nids : 1); pass++) {
+		if (headers)
 			interpreter_header(sb, ids[pass], pass == 0);
+		if (headers || pass == 0) {
 			table_row(sb, csv, header);
-			sb_pad(sb, '-', 180);
-			sb_putc(sb, '\n');
-			header_done = true;
-		}
-		char tid[24], id[24], aid[24];
-		snprintf(tid, sizeof(tid), "%llu", (unsigned long long)t->native_thread_id);
-		snprintf(id, sizeof(id), "0x%llx", (unsigned long long)t->addr);
-		stack.len = 0;
-		sb_puts(&stack, "");
-		stack_names(&stack, ctx, t);
-		if (!t->nawaited_by) {
-			const char *cols[7] = { tid, id, t->name, stack.data, "", "", "0x0" };
-			table_row(sb, csv, cols);
-			continue;
-		}
-		for (uint32_t k = 0; k < t->nawaited_by; k++) {
-			long p = snapshot_awaiter(snap, t, k);
-			chain.len = 0;
-			sb_puts(&chain, "");
-			const char *aname = "Unknown";
-			if (p >= 0) {
-				stack_names(&chain, ctx, &snap->tasks[p]);
-				if (snap->tasks[p].listed && snap->tasks[p].is_task)
-					aname = snap->tasks[p].name;
+			if (!csv) {
+				sb_pad(sb, '-', 180);
+				sb_putc(sb, '\n');
 			}
-			snprintf(aid, sizeof(aid), "0x%llx", (unsigned long long)t->awaited_by[k]);
-			const char *cols[7] = { tid, id, t->name, stack.data, chain.data,
-						aname, aid };
-			table_row(sb, csv, cols);
 		}
-	}
+		for (size_t i = 0; i < snap->ntasks; i++) {
+			const struct task_rec *t = &snap->tasks[i];
+			if (t->listed && t->is_task && ctx->selected[i] &&
+			    (!nids || t->interp_id == ids[pass]))
+				table_task_rows(sb, ctx, t, csv, &stack, &chain);
+		}
 	}
 	free(ids);
 	if (stack.failed || chain.failed)
