@@ -51,17 +51,32 @@ static struct pyag_error *find_task(const struct pyag_graph *g, const char *arg,
 		if (*end == '\0' && (*ret = pyag_graph_find(g, a)) != PYAG_NONE)
 			return NULL;
 	}
-	size_t n = pyag_graph_num_tasks(g);
+	/* a name: it must name one task (names repeat: several workers,
+	 * a Task-1 in each interpreter) */
+	size_t n = pyag_graph_num_tasks(g), found = 0;
+	char addrs[128] = "";
 	for (size_t i = 0; i < n; i++) {
 		struct pyag_task t = PYAG_INIT_TASK;
 		struct pyag_error *err = pyag_graph_task(g, i, &t);
 		if (err)
 			return err;
-		if (t.kind == PYAG_KIND_TASK && strcmp(t.name, arg) == 0) {
+		if (t.kind != PYAG_KIND_TASK || strcmp(t.name, arg) != 0)
+			continue;
+		if (found++ == 0)
 			*ret = i;
-			return NULL;
-		}
+		size_t len = strlen(addrs);
+		if (found <= 4)
+			snprintf(addrs + len, sizeof(addrs) - len, "%s0x%llx",
+				 found > 1 ? ", " : "", (unsigned long long)t.address);
+		else if (found == 5)
+			snprintf(addrs + len, sizeof(addrs) - len, ", ...");
 	}
+	if (found > 1)
+		return pyag_error_format(PYAG_ERROR_USAGE,
+					 "%zu tasks are named '%s' (%s): give the address "
+					 "of one", found, arg, addrs);
+	if (found == 1)
+		return NULL;
 	return pyag_error_format(PYAG_ERROR_NOT_FOUND,
 				 "no task or future '%s' in the target (give an "
 				 "address like 0x7f... or a task name)", arg);

@@ -6,7 +6,7 @@
 #include "command.h"
 
 static const char usage[] =
-"Print the asyncio call graph of a Python 3.14+ process: every task, where\n"
+"Print the asyncio call graph of a Python 3.11+ process: every task, where\n"
 "each coroutine is suspended, and who awaits whom. Reads memory only; never\n"
 "runs code in the target.\n"
 "\n"

@@ -282,7 +282,7 @@ def _styled_writer():
 
 
 def _help_text():
-    head = ("Print the asyncio call graph of the inferior (a live Python 3.14+ "
+    head = ("Print the asyncio call graph of the inferior (a live Python 3.11+ "
             "process or a core).\n"
             "Usage: py-async-graph [OPTIONS] [TASK]\n\n"
             "Examples:\n"

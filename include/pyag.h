@@ -286,8 +286,11 @@ struct pyag_task {
 	 * asyncio.capture_call_graph() sees (through an async generator's
 	 * asend object); num_capture == num_frames otherwise. */
 	size_t num_capture;
+	/* since API version 3: the awaited-by edges were rebuilt from the
+	 * heap (3.11-3.13), not recorded by the interpreter */
+	int edges_inferred;
 };
-#define PYAG_INIT_TASK { sizeof(struct pyag_task), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define PYAG_INIT_TASK { sizeof(struct pyag_task), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 enum pyag_frame_kind {
 	PYAG_FRAME_PLAIN = 0,       /* ""                */

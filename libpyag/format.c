@@ -296,6 +296,12 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 			sb_puts(sb, k ? ", " : "");
 			json_addr(sb, t->awaited_by[k]);
 		}
+		/* the edges rebuilt from the heap rather than recorded (3.11-3.13) */
+		sb_puts(sb, "], \"awaited_by_inferred\": [");
+		for (uint32_t k = 0; t->inferred && k < t->nawaited_by; k++) {
+			sb_puts(sb, k ? ", " : "");
+			json_addr(sb, t->awaited_by[k]);
+		}
 		sb_puts(sb, "]}");
 	}
 	sb_puts(sb, "],\n \"cycles\": [");
@@ -376,6 +382,47 @@ static bool several_interpreters(const struct render_ctx *ctx)
 		}
 	}
 	return false;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The interpreters of the selected tasks, ascending (malloc'd; *n 0 and
+ * NULL when there is none; sb failed when memory ran out). */
+static int64_t *interpreter_ids(struct strbuf *sb, const struct render_ctx *ctx, size_t *n)
+{
+	const struct snapshot *snap = ctx->snap;
+	int64_t *ids = NULL;
+	size_t cap = 0;
+	*n = 0;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		if (!ctx->selected[i] || !snap->tasks[i].is_task)
+			continue;
+		int64_t id = snap->tasks[i].interp_id;
+		bool seen = false;
+		for (size_t k = 0; k < *n && !seen; k++)
+			seen = ids[k] == id;
+		if (seen)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 8;
+			int64_t *v = realloc(ids, cap * sizeof(*v));
+			if (!v) {
+				sb->failed = true;
+				free(ids);
+				*n = 0;
+				return NULL;
+			}
+			ids = v;
+		}
+		ids[(*n)++] = id;
+	}
+	if (*n > 1)
+		qsort(ids, *n, sizeof(*ids), cmp_i64);
+	return ids;
 }
 
 static void interpreter_header(struct strbuf *sb, int64_t id, bool first)
@@ -483,17 +530,19 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		sb->failed = true;
 		goto out;
 	}
-	bool headers = several_interpreters(ctx), first = true;
-	int64_t interp = 0;
-	for (size_t i = 0; i < tr.n; i++)
-		if (tr.nodes[i].is_task && !tr.is_child[i]) {
-			int64_t id = snap->tasks[tr.nodes[i].task].interp_id;
-			if (headers && (first || id != interp))
-				interpreter_header(sb, id, first);
-			first = false;
-			interp = id;
-			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
-		}
+	/* the roots of each interpreter in turn, by id, under its name when
+	 * there are several */
+	size_t nids;
+	int64_t *ids = interpreter_ids(sb, ctx, &nids);
+	for (size_t k = 0; k < nids; k++) {
+		if (nids > 1)
+			interpreter_header(sb, ids[k], k == 0);
+		for (size_t i = 0; i < tr.n; i++)
+			if (tr.nodes[i].is_task && !tr.is_child[i] &&
+			    snap->tasks[tr.nodes[i].task].interp_id == ids[k])
+				tree_render(sb, &tr, snap, (uint32_t)i, on_path);
+	}
+	free(ids);
 	/* await cycles are reachable from no root: draw them from their
 	 * first task in record order */
 	for (size_t i = 0; i < tr.n; i++)
@@ -693,6 +742,39 @@ static void table_row(struct strbuf *sb, bool csv, const char *const cols[7])
 		sb_putc(sb, '\n');
 }
 
+/* The rows of one task: one per awaiter, or one without. */
+static void table_task_rows(struct strbuf *sb, const struct render_ctx *ctx,
+			    const struct task_rec *t, bool csv, struct strbuf *stack,
+			    struct strbuf *chain)
+{
+	const struct snapshot *snap = ctx->snap;
+	char tid[24], id[24], aid[24];
+	snprintf(tid, sizeof(tid), "%llu", (unsigned long long)t->native_thread_id);
+	snprintf(id, sizeof(id), "0x%llx", (unsigned long long)t->addr);
+	stack->len = 0;
+	sb_puts(stack, "");
+	stack_names(stack, ctx, t);
+	if (!t->nawaited_by) {
+		const char *cols[7] = { tid, id, t->name, stack->data, "", "", "0x0" };
+		table_row(sb, csv, cols);
+		return;
+	}
+	for (uint32_t k = 0; k < t->nawaited_by; k++) {
+		long p = snapshot_awaiter(snap, t, k);
+		chain->len = 0;
+		sb_puts(chain, "");
+		const char *aname = "Unknown";
+		if (p >= 0) {
+			stack_names(chain, ctx, &snap->tasks[p]);
+			if (snap->tasks[p].listed && snap->tasks[p].is_task)
+				aname = snap->tasks[p].name;
+		}
+		snprintf(aid, sizeof(aid), "0x%llx", (unsigned long long)t->awaited_by[k]);
+		const char *cols[7] = { tid, id, t->name, stack->data, chain->data, aname, aid };
+		table_row(sb, csv, cols);
+	}
+}
+
 void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 {
 	const struct snapshot *snap = ctx->snap;
@@ -700,59 +782,32 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 		"tid", "task id", "task name", "coroutine stack", "awaiter chain",
 		"awaiter name", "awaiter id",
 	};
-	/* the table: one per interpreter when there are several (not CSV:
-	 * one header, one table) */
-	bool headers = !csv && several_interpreters(ctx), first = true;
-	int64_t interp = 0;
-	if (!headers) {
-		table_row(sb, csv, header);
-		if (!csv) {
-			sb_pad(sb, '-', 180);
-			sb_putc(sb, '\n');
-		}
-	}
+	/* the rows of each interpreter in turn, by id; when there are several,
+	 * a table under each one's name (not CSV: one header, one table) */
+	size_t nids;
+	int64_t *ids = interpreter_ids(sb, ctx, &nids);
+	bool headers = !csv && nids > 1;
 	struct strbuf stack, chain;
 	sb_init(&stack);
 	sb_init(&chain);
-	for (size_t i = 0; i < snap->ntasks; i++) {
-		const struct task_rec *t = &snap->tasks[i];
-		if (!t->listed || !t->is_task || !ctx->selected[i])
-			continue;
-		if (headers && (first || t->interp_id != interp)) {
-			interpreter_header(sb, t->interp_id, first);
+	for (size_t pass = 0; pass < (nids ? nids : 1); pass++) {
+		if (headers)
+			interpreter_header(sb, ids[pass], pass == 0);
+		if (headers || pass == 0) {
 			table_row(sb, csv, header);
-			sb_pad(sb, '-', 180);
-			sb_putc(sb, '\n');
-		}
-		first = false;
-		interp = t->interp_id;
-		char tid[24], id[24], aid[24];
-		snprintf(tid, sizeof(tid), "%llu", (unsigned long long)t->native_thread_id);
-		snprintf(id, sizeof(id), "0x%llx", (unsigned long long)t->addr);
-		stack.len = 0;
-		sb_puts(&stack, "");
-		stack_names(&stack, ctx, t);
-		if (!t->nawaited_by) {
-			const char *cols[7] = { tid, id, t->name, stack.data, "", "", "0x0" };
-			table_row(sb, csv, cols);
-			continue;
-		}
-		for (uint32_t k = 0; k < t->nawaited_by; k++) {
-			long p = snapshot_awaiter(snap, t, k);
-			chain.len = 0;
-			sb_puts(&chain, "");
-			const char *aname = "Unknown";
-			if (p >= 0) {
-				stack_names(&chain, ctx, &snap->tasks[p]);
-				if (snap->tasks[p].listed && snap->tasks[p].is_task)
-					aname = snap->tasks[p].name;
+			if (!csv) {
+				sb_pad(sb, '-', 180);
+				sb_putc(sb, '\n');
 			}
-			snprintf(aid, sizeof(aid), "0x%llx", (unsigned long long)t->awaited_by[k]);
-			const char *cols[7] = { tid, id, t->name, stack.data, chain.data,
-						aname, aid };
-			table_row(sb, csv, cols);
+		}
+		for (size_t i = 0; i < snap->ntasks; i++) {
+			const struct task_rec *t = &snap->tasks[i];
+			if (t->listed && t->is_task && ctx->selected[i] &&
+			    (!nids || t->interp_id == ids[pass]))
+				table_task_rows(sb, ctx, t, csv, &stack, &chain);
 		}
 	}
+	free(ids);
 	if (stack.failed || chain.failed)
 		sb->failed = true;
 	sb_deinit(&stack);
@@ -782,27 +837,38 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
 		    "  rankdir=LR;\n"
 		    "  node [shape=box, style=\"rounded\", fontname=\"monospace\", fontsize=10];\n"
 		    "  edge [fontname=\"monospace\", fontsize=9];\n");
-	/* one cluster per thread (0: the interpreter's list) */
+	/* one cluster per thread of an interpreter (a thread running two
+	 * interpreters has a thread state in each), then the tasks on no
+	 * listed thread (the interpreters' lists) */
+	bool several = several_interpreters(ctx);
 	for (size_t th = 0; th <= snap->nthreads; th++) {
 		uint64_t tid = th < snap->nthreads ? snap->threads[th].native_thread_id : 0;
+		int64_t interp = th < snap->nthreads ? snap->threads[th].interp_id : 0;
 		bool any = false;
 		for (size_t i = 0; i < snap->ntasks; i++) {
 			const struct task_rec *t = &snap->tasks[i];
-			if (!ctx->selected[i] || t->native_thread_id != tid)
+			if (!ctx->selected[i])
+				continue;
+			if (th < snap->nthreads &&
+			    (t->native_thread_id != tid || t->interp_id != interp || !tid))
 				continue;
 			if (th == snap->nthreads) {
 				/* tasks of threads we list got their cluster already */
 				bool known = false;
 				for (size_t k = 0; k < snap->nthreads && !known; k++)
-					known = snap->threads[k].native_thread_id == tid;
-				if (known && tid)
+					known = snap->threads[k].native_thread_id == t->native_thread_id &&
+						snap->threads[k].interp_id == t->interp_id;
+				if (known && t->native_thread_id)
 					continue;
 			}
 			if (!any) {
-				sb_printf(sb, "  subgraph cluster_%zu {\n    label=\"%s %llu\";\n"
-					  "    style=dashed;\n", th,
-					  tid ? "thread" : "interpreter list, thread",
-					  (unsigned long long)tid);
+				sb_printf(sb, "  subgraph cluster_%zu {\n    label=\"%s", th,
+					  th < snap->nthreads ? "thread" : "no listed thread");
+				if (th < snap->nthreads)
+					sb_printf(sb, " %llu", (unsigned long long)tid);
+				if (several && th < snap->nthreads)
+					sb_printf(sb, ", interpreter %lld", (long long)interp);
+				sb_puts(sb, "\";\n    style=dashed;\n");
 				any = true;
 			}
 			char buf[64];

@@ -27,6 +27,7 @@
 #define K(v) { LAYOUT_CELL_CONST, (v), (v) }
 #define KFT(v, ft) { LAYOUT_CELL_CONST, (v), (ft) }
 #define NO { LAYOUT_CELL_ABSENT, 0, 0 }
+#define X { LAYOUT_CELL_NOT_IN_VERSION, 0, 0 }
 /* DWARF queries */
 #define SIZE(t) { LAYOUT_Q_SIZE, LAYOUT_T_##t, NULL, NULL }
 #define MEMBER(t, path) { LAYOUT_Q_MEMBER, LAYOUT_T_##t, path, NULL }
@@ -68,6 +69,7 @@ const struct layout_type layout_types[LAYOUT_NTYPES] = {
 #undef K
 #undef KFT
 #undef NO
+#undef X
 #undef SIZE
 #undef MEMBER
 #undef BITS
@@ -139,6 +141,8 @@ static uint64_t fnv_str(uint64_t h, const char *s)
 uint64_t layout_table_hash(void)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
+	/* the reader that filled a cached layout, and what it found missing */
+	h = fnv_str(h, PACKAGE_VERSION);
 	for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
 		const struct layout_field *f = &layout_fields[i];
 		uint8_t k[3] = { f->ctype, f->flags & LF_OPTIONAL, f->dwarf.kind };
@@ -285,8 +289,9 @@ struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
 	err = pyag_reader_read(r, runtime_addr, raw, vi->debug_offsets_size);
 	if (err)
 		return pyag_error_wrap(err, "_Py_DebugOffsets");
-	bool have_asyncio = false;
-	if (asyncio_addr) {
+	/* 3.13 publishes nothing of asyncio: its layout is the table's */
+	bool have_asyncio = vi->asyncio_debug_size == 0;
+	if (asyncio_addr && vi->asyncio_debug_size) {
 		err = pyag_reader_read(r, asyncio_addr, araw, vi->asyncio_debug_size);
 		if (err)
 			return pyag_error_wrap(err, "asyncio debug offsets");
@@ -309,6 +314,7 @@ struct pyag_error *layout_from_debug_offsets(struct pyag_reader *r,
  * reads of it when it reads it whole. */
 static struct pyag_error *validate_bounds(const struct pyag_layout *l)
 {
+	int column = layout_version_index(l->version);
 	for (int whole = 0; whole < 2; whole++) {
 		for (size_t i = 0; i < LAYOUT_NFIELDS; i++) {
 			const struct layout_field *f = &layout_fields[i];
@@ -318,6 +324,13 @@ static struct pyag_error *validate_bounds(const struct pyag_layout *l)
 				continue;
 			uint64_t off = (uint64_t)layout_field_get(l, f);
 			if ((f->flags & LF_OPTIONAL) && off == 0)
+				continue;
+			/* a field this version does not have (3.11-3.13: the
+			 * task lists of 3.14), or does not publish and DWARF
+			 * did not give */
+			if (off == 0 && column >= 0 &&
+			    (f->cells[column].kind == LAYOUT_CELL_NOT_IN_VERSION ||
+			     f->cells[column].kind == LAYOUT_CELL_ABSENT))
 				continue;
 			uint64_t size = (uint64_t)layout_field_get(
 				l, &layout_fields[f->within]);
@@ -397,12 +410,12 @@ struct pyag_error *layout_validate(const struct pyag_layout *l)
 		return pyag_error_create(PYAG_ERROR_CORRUPT,
 					 "invalid debug offsets: generator frame "
 					 "beyond the bytes read");
-	if (l->llist_next > 8 || l->llist_prev > 8 ||
-	    l->gen_size < l->gen_iframe + l->frame_size)
+	/* (before 3.14 the generator's frame is a variable-size tail) */
+	if (l->llist_next > 8 || l->llist_prev > 8 || l->gen_size < l->gen_iframe + 8)
 		return pyag_error_create(PYAG_ERROR_CORRUPT,
 					 "invalid debug offsets: linked-list node or "
 					 "generator frame out of bounds");
-	if (l->have_asyncio && l->athread_size < l->tstate_size)
+	if (l->have_asyncio && l->athread_size && l->athread_size < l->tstate_size)
 		return pyag_error_create(PYAG_ERROR_CORRUPT,
 					 "invalid asyncio debug offsets: thread state "
 					 "smaller than PyThreadState");

@@ -66,10 +66,11 @@ struct pyag_layout {
 /* Where a version finds a field's value. */
 enum layout_cell_kind {
 	LAYOUT_CELL_MISSING = 0,    /* a row without this column (a bug) */
-	LAYOUT_CELL_ABSENT,         /* the version has no such field: 0 */
+	LAYOUT_CELL_ABSENT,         /* not published: 0, derived, or DWARF's */
 	LAYOUT_CELL_DEBUG,          /* uint64 at pos in _Py_DebugOffsets */
 	LAYOUT_CELL_ASYNCIO,        /* uint64 at pos in _AsyncioDebug */
 	LAYOUT_CELL_CONST,          /* value (value_ft when free threaded) */
+	LAYOUT_CELL_NOT_IN_VERSION, /* the interpreter has no such member: 0 */
 };
 
 struct layout_cell {

@@ -46,7 +46,8 @@ void layout_compare(const struct pyag_layout *a, const struct pyag_layout *b,
 		int64_t x = layout_field_get(a, f), y = layout_field_get(b, f);
 		/* 0 where the debug offsets do not publish the field */
 		bool unpublished = x == 0 && column >= 0 &&
-				   f->cells[column].kind == LAYOUT_CELL_ABSENT;
+				   (f->cells[column].kind == LAYOUT_CELL_ABSENT ||
+				    f->cells[column].kind == LAYOUT_CELL_NOT_IN_VERSION);
 		if (x == y || unpublished ||
 		    ((f->flags & LF_OPTIONAL) && (x == 0 || y == 0)))
 			continue;

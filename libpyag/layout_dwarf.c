@@ -158,6 +158,14 @@ static void note_field_missing(struct layout_job *job, const struct layout_field
 	}
 }
 
+/* Whether this version's interpreter has the field: not optional, and
+ * not absent from the version (3.11-3.13 have no task lists). */
+static bool field_expected(const struct layout_field *f, int column)
+{
+	return !(f->flags & LF_OPTIONAL) &&
+	       !(column >= 0 && f->cells[column].kind == LAYOUT_CELL_NOT_IN_VERSION);
+}
+
 /* Every field of the table: from DWARF, or the version's constant. */
 static struct pyag_error *job_fields(struct layout_job *job, struct pyag_layout *l,
 				     bool *asyncio_ok)
@@ -189,13 +197,14 @@ static struct pyag_error *job_fields(struct layout_job *job, struct pyag_layout 
 				if (err)
 					return err;
 				/* a type not found is reported once, by its name */
-				if (!found && !(f->flags & LF_OPTIONAL) &&
+				if (!found && field_expected(f, column) &&
 				    job->types[f->dwarf.type].found)
 					note_field_missing(job, f);
 			}
 			if (found)
 				layout_field_set(l, f, v);
-			else if ((f->flags & (LF_ASYNCIO | LF_OPTIONAL)) == LF_ASYNCIO)
+			else if ((f->flags & (LF_ASYNCIO | LF_OPTIONAL)) == LF_ASYNCIO &&
+				 field_expected(f, column))
 				*asyncio_ok = false;
 		}
 	}
@@ -218,7 +227,7 @@ static struct pyag_error *job_future(struct layout_job *job)
 					 &size, &tfound);
 		if (err)
 			return err;
-		if (!ffound)
+		if (!ffound && tfound)
 			note_missing(job, "FutureObj.%s", future_fields[i].future);
 		else if (tfound && fbits != tbits)
 			note_missing(job, "FutureObj.%s (not at TaskObj.%s)",
@@ -250,11 +259,36 @@ struct pyag_error *layout_from_dwarf(const char *const *debug_files, size_t n,
 		       sizeof(layout_types[i].names));
 		job->types[i].unit_hint = layout_types[i].unit_hint;
 	}
-	err = dwq_find_types(files, job->types, LAYOUT_NTYPES);
+	/* only the types of the fields this version has (a type no unit
+	 * defines costs a scan of every unit); a type is missing when one
+	 * of those fields needs it */
+	int column = layout_version_index(version);
+	struct dwq_type wanted[LAYOUT_NTYPES];
+	unsigned which[LAYOUT_NTYPES], nwanted = 0;
+	bool needed[LAYOUT_NTYPES];
+	for (unsigned i = 0; i < LAYOUT_NTYPES; i++) {
+		bool any = false;
+		needed[i] = false;
+		for (size_t k = 0; k < LAYOUT_NFIELDS; k++) {
+			const struct layout_field *f = &layout_fields[k];
+			if (f->dwarf.kind == LAYOUT_Q_NONE || f->dwarf.type != i)
+				continue;
+			needed[i] |= field_expected(f, column);
+			any |= column < 0 ||
+			       f->cells[column].kind != LAYOUT_CELL_NOT_IN_VERSION;
+		}
+		if (any || needed[i]) {
+			wanted[nwanted] = job->types[i];
+			which[nwanted++] = i;
+		}
+	}
+	err = dwq_find_types(files, wanted, nwanted);
 	if (err)
 		goto out;
+	for (unsigned k = 0; k < nwanted; k++)
+		job->types[which[k]] = wanted[k];
 	for (unsigned i = 0; i < LAYOUT_NTYPES; i++)
-		if (!job->types[i].found)
+		if (!job->types[i].found && needed[i])
 			note_missing(job, "%s", job->types[i].names[0]);
 	bool asyncio_ok;
 	err = job_fields(job, ret, &asyncio_ok);

@@ -191,7 +191,7 @@ struct pyag_error *load_layout(struct pyag_reader *r, const struct target *t,
 	struct warn_ctx wc = { snap, 0 };
 	layout_compare(&off, &dw, warn_drift, &wc);
 	take_from_dwarf(&off, &dw);
-	off.source = "debug-offsets+dwarf";
+	off.source = t->legacy ? "built-in+dwarf" : "debug-offsets+dwarf";
 	snap->layout = off;
 	return layout_validate(&snap->layout);
 }

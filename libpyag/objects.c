@@ -42,6 +42,36 @@ struct pyag_error *read_struct(struct walker *w, uint64_t addr,
 	return pyag_reader_read(w->r, addr, buf, (size_t)size);
 }
 
+/* _asyncio.Task, _asyncio.Future and their subclasses (a few bases up),
+ * _asyncio.FutureIter */
+static enum type_kind asyncio_type(struct walker *w, uint64_t type, const char *name)
+{
+	char buf[64];
+	for (int depth = 0; depth < 8 && type; depth++) {
+		if (depth) {
+			uint64_t name_ptr;
+			if (!reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8))
+				return TYPE_OTHER;
+			struct pyag_error *err = reader_read_cstr(w->r, name_ptr, buf,
+								  sizeof(buf));
+			if (err) {
+				pyag_error_destroy(err);
+				return TYPE_OTHER;
+			}
+			name = buf;
+		}
+		if (strcmp(name, "_asyncio.Task") == 0)
+			return TYPE_TASK;
+		if (strcmp(name, "_asyncio.Future") == 0)
+			return TYPE_FUTURE;
+		if (strcmp(name, "_asyncio.FutureIter") == 0)
+			return TYPE_FUTUREITER;
+		if (!reader_try_read(w->r, type + w->l->type_base, &type, 8))
+			return TYPE_OTHER;
+	}
+	return TYPE_OTHER;
+}
+
 static enum type_kind classify_type(struct walker *w, uint64_t type)
 {
 	uint32_t v;
@@ -75,6 +105,8 @@ static enum type_kind classify_type(struct walker *w, uint64_t type)
 			kind = TYPE_CODE;
 		} else if (strcmp(name, "async_generator_asend") == 0) {
 			kind = TYPE_ASEND;
+		} else {
+			kind = asyncio_type(w, type, name);
 		}
 	}
 	if (!u64map_put(&w->types, type, kind))
@@ -187,8 +219,16 @@ struct pyag_error *read_int(struct walker *w, uint64_t obj,
 	struct pyag_error *err = reader_read_u64(w->r, obj + l->long_tag, &tag);
 	if (err)
 		return err;
-	uint64_t ndigits = tag >> l->long_ndigits_shift;
-	*negative = (tag & l->long_sign_mask) == l->long_sign_negative;
+	uint64_t ndigits;
+	if (l->long_signed_size) {
+		/* 3.11: ob_size is +-ndigits */
+		int64_t size = (int64_t)tag;
+		*negative = size < 0;
+		ndigits = size < 0 ? (uint64_t)0 - (uint64_t)size : (uint64_t)size;
+	} else {
+		ndigits = tag >> l->long_ndigits_shift;
+		*negative = (tag & l->long_sign_mask) == l->long_sign_negative;
+	}
 	uint8_t digits[16];
 	if (ndigits * l->long_digit_shift > 64 ||
 	    ndigits * l->long_digit_size > sizeof(digits))
@@ -377,7 +417,9 @@ static struct pyag_error *dict_view_open(struct walker *w, uint64_t keys,
 	}
 	v->values = values;
 	v->capacity = 0;
-	if (values) {
+	if (values && !l->dictvalues_header) {
+		v->capacity = nentries;  /* 3.11, 3.12: a bare array */
+	} else if (values) {
 		uint8_t cap;
 		err = pyag_reader_read(w->r, values + l->dictvalues_capacity, &cap, 1);
 		if (err)
@@ -518,6 +560,29 @@ struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
 				      &dict);
 		if (err)
 			return pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj);
+		uint64_t values = 0;
+		if (l->managed_values_offset)
+			/* 3.11: a values pointer before the dict pointer */
+			err = reader_read_u64(w->r, obj + (uint64_t)(int64_t)
+					      l->managed_values_offset, &values);
+		else if (l->managed_dict_tagged && (dict & 1))
+			/* 3.12: odd, the values pointer - 1 */
+			values = dict + 1;
+		if (err)
+			return pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj);
+		if (values) {
+			uint64_t keys;
+			struct dict_view v;
+			err = reader_read_u64(w->r, type + l->heaptype_cached_keys, &keys);
+			if (!err)
+				err = dict_view_open(w, keys, values, &v);
+			if (!err)
+				err = view_get_str(w, &v, name, ret);
+			return err ? pyag_error_wrap(err, "object 0x%llx",
+						     (unsigned long long)obj) : NULL;
+		}
+		if (l->managed_dict_tagged && (dict & 1))
+			dict = 0;
 		if (!dict && (flags & l->type_flag_inline_values)) {
 			/* no dict made yet: the values follow the object, their
 			 * keys are the type's shared keys */
@@ -574,4 +639,140 @@ struct pyag_error *module_dict(struct walker *w, uint64_t interp, const char *na
 		return NULL;
 	err = reader_read_u64(w->r, module + w->l->module_dict, ret);
 	return err ? pyag_error_wrap(err, "module %s", name) : NULL;
+}
+
+/* ---- sets, sequences, closures ---------------------------------------------- */
+
+struct pyag_error *set_each(struct walker *w, uint64_t set,
+			    bool (*fn)(struct walker *, uint64_t key, void *), void *arg)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t hdr[MAX_STRUCT_READ];
+	uint64_t size = l->set_mask + 8;
+	if (l->set_table + 8 > size)
+		size = l->set_table + 8;
+	if (l->set_used + 8 > size)
+		size = l->set_used + 8;
+	struct pyag_error *err = read_struct(w, set, hdr, size);
+	if (err)
+		return pyag_error_wrap(err, "set 0x%llx", (unsigned long long)set);
+	uint64_t mask = get_u64(hdr, l->set_mask);
+	uint64_t table = get_u64(hdr, l->set_table);
+	uint64_t used = get_u64(hdr, l->set_used);
+	if (mask >= w->lim->max_set || ((mask + 1) & mask) != 0 || used > mask + 1)
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "set 0x%llx is corrupt (mask %llu, used %llu)",
+					 (unsigned long long)set, (unsigned long long)mask,
+					 (unsigned long long)used);
+	size_t esize = l->set_entry_size;
+	uint8_t buf[DICT_CHUNK * 64];
+	size_t chunk = sizeof(buf) / esize, seen = 0;
+	for (uint64_t i = 0; i <= mask && seen < used; i += chunk) {
+		uint64_t n = mask + 1 - i < chunk ? mask + 1 - i : chunk;
+		err = pyag_reader_read(w->r, table + i * esize, buf, (size_t)(n * esize));
+		if (err)
+			return pyag_error_wrap(err, "set 0x%llx: table", (unsigned long long)set);
+		for (uint64_t k = 0; k < n && seen < used; k++) {
+			uint64_t key = get_u64(buf + k * esize, l->set_entry_key);
+			int64_t hash = (int64_t)get_u64(buf + k * esize, l->set_entry_hash);
+			if (!key || hash == -1)
+				continue;  /* empty or deleted (dummy) slot */
+			seen++;
+			if (!fn(w, key, arg))
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
+			     size_t max, size_t *n_ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t type, flags;
+	*n_ret = 0;
+	struct pyag_error *err = reader_read_u64(w->r, obj + l->obj_type, &type);
+	if (!err)
+		err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	if (err)
+		return pyag_error_wrap(err, "sequence 0x%llx", (unsigned long long)obj);
+	/* Py_TPFLAGS_LIST_SUBCLASS, Py_TPFLAGS_TUPLE_SUBCLASS */
+	bool list = flags & (1ull << 25), tuple = flags & (1ull << 26);
+	if (!list && !tuple)
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "0x%llx is no list or tuple",
+					 (unsigned long long)obj);
+	int64_t size;
+	err = reader_read_u64(w->r, obj + (list ? l->list_ob_size : l->tuple_ob_size),
+			      (uint64_t *)&size);
+	if (err)
+		return pyag_error_wrap(err, "sequence 0x%llx", (unsigned long long)obj);
+	if (size < 0 || (uint64_t)size > w->lim->max_set)
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "sequence 0x%llx: size %lld",
+					 (unsigned long long)obj, (long long)size);
+	size_t n = (size_t)size < max ? (size_t)size : max;
+	uint64_t base = obj + l->tuple_item;
+	if (list) {
+		err = reader_read_u64(w->r, obj + l->list_item, &base);
+		if (err)
+			return pyag_error_wrap(err, "list 0x%llx", (unsigned long long)obj);
+	}
+	if (n) {
+		err = pyag_reader_read(w->r, base, items, n * 8);
+		if (err)
+			return pyag_error_wrap(err, "sequence 0x%llx: items",
+					       (unsigned long long)obj);
+	}
+	*n_ret = n;
+	return NULL;
+}
+
+/* CO_FAST_FREE: a free variable among co_localsplusnames */
+#define CO_FAST_FREE 0x80
+#define MAX_LOCALS 256
+
+struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
+			       uint64_t *ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t code, closure, names;
+	*ret = 0;
+	struct pyag_error *err = reader_read_u64(w->r, func + l->func_code, &code);
+	if (!err)
+		err = reader_read_u64(w->r, func + l->func_closure, &closure);
+	if (!err)
+		err = reader_read_u64(w->r, code + l->code_localsplusnames, &names);
+	if (err)
+		return pyag_error_wrap(err, "function 0x%llx", (unsigned long long)func);
+	uint64_t kinds_obj;
+	err = reader_read_u64(w->r, code + l->code_localspluskinds, &kinds_obj);
+	if (err || !closure)
+		return err;
+	uint64_t namev[MAX_LOCALS];
+	size_t n;
+	err = seq_items(w, names, namev, MAX_LOCALS, &n);
+	if (err)
+		return err;
+	uint8_t kinds[MAX_LOCALS];
+	if (n && (err = pyag_reader_read(w->r, kinds_obj + l->bytes_sval, kinds, n)))
+		return err;
+	/* the closure's cells are the free variables, in order */
+	size_t free_index = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!(kinds[i] & CO_FAST_FREE))
+			continue;
+		bool eq;
+		if ((err = str_equals(w, namev[i], name, &eq)))
+			return err;
+		if (eq) {
+			uint64_t cells[MAX_LOCALS];
+			size_t ncells;
+			if ((err = seq_items(w, closure, cells, MAX_LOCALS, &ncells)))
+				return err;
+			if (free_index >= ncells)
+				return NULL;
+			return reader_read_u64(w->r, cells[free_index] + l->cell_ref, ret);
+		}
+		free_index++;
+	}
+	return NULL;
 }

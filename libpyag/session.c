@@ -626,6 +626,7 @@ struct pyag_error *pyag_graph_task(const struct pyag_graph *g, size_t i,
 		.num_frames = t->nframes,
 		.num_awaited_by = t->nawaited_by,
 		.num_capture = t->ncapture < t->nframes ? t->ncapture : t->nframes,
+		.edges_inferred = t->inferred,
 	};
 	return fill(ret, &full, sizeof(full), "pyag_task");
 }

@@ -26,6 +26,8 @@ struct frame_rec {
 
 struct task_rec {
 	uint64_t addr;
+	uint64_t fut_waiter;    /* the future a task is blocked on, 0: none */
+	bool inferred;          /* its awaited-by edges were rebuilt (3.11-3.13) */
 	bool is_task;
 	bool listed;            /* found in a task list (vs. reached as awaiter) */
 	bool running;
@@ -59,6 +61,7 @@ struct thread_rec {
 	uint8_t state;          /* enum pyag_thread_state */
 	struct frame_rec *stack;    /* the whole Python stack, innermost first */
 	uint32_t nstack;
+	uint64_t current_frame;     /* (during the walk) */
 };
 
 struct warning_rec {
@@ -75,6 +78,8 @@ struct snapshot {
 	struct warning_rec *warnings;
 	size_t nwarnings, cap_warnings;
 	size_t warnings_dropped;
+	/* 3.11-3.13: asyncio was found in some interpreter's sys.modules */
+	bool asyncio_seen;
 	/* The first thing that could not be allocated during the walk, or
 	 * NULL: the walk then fails with "out of memory (WHAT)". */
 	const char *nomem;

@@ -106,6 +106,19 @@ static void frame_list_commit(struct walker *w, struct frame_list *fl,
 	frame_list_take(w, fl, &t->frames, &t->nframes);
 }
 
+/* 3.11, 3.12: a suspended frame awaits (yield from) when its next code
+ * unit is a RESUME with an oparg of 2 (after yield from) or 3 (after
+ * await). */
+static bool awaits_at_resume(struct walker *w, const uint8_t *frame)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t ip = get_u64(frame, l->frame_instr_ptr);
+	uint8_t unit[2];
+	if (!ip || !reader_try_read(w->r, ip + l->code_unit_size, unit, 2))
+		return false;
+	return (unit[0] == l->op_resume || unit[0] == l->op_resume_alt) && unit[1] >= 2;
+}
+
 /*
  * The coroutine chain of a suspended task: from its coroutine, follow the
  * awaited object (on the suspended frame's value stack) while it is a
@@ -167,7 +180,18 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 		if (state != l->frame_state_yield_from &&
 		    state != l->frame_state_yield_from_locked)
 			break;
-		uint64_t sp = get_u64(frame, l->frame_stackpointer);
+		if (l->yield_from_resume_check && !awaits_at_resume(w, frame))
+			break;
+		uint64_t sp;
+		if (l->frame_stackpointer) {
+			sp = get_u64(frame, l->frame_stackpointer);
+		} else {
+			/* before 3.14: the depth of the value stack */
+			int32_t top = get_i32(frame, l->frame_stacktop);
+			sp = top > 0 && top < (1 << 20)
+				     ? obj + l->gen_iframe + l->frame_localsplus + 8 * (uint64_t)top
+				     : 0;
+		}
 		uint64_t slot = 8 * (uint64_t)l->yield_from_slot;
 		uint64_t next;
 		/* the value stack lies inside the generator object, after its frame */
@@ -230,7 +254,7 @@ static void walk_frames(struct walker *w, uint64_t frame_addr, uint64_t who,
 		}
 		int owner = (int8_t)buf[l->frame_owner];
 		uint64_t prev = get_u64(buf, l->frame_previous);
-		if (owner >= l->owner_first_incomplete) {
+		if (l->owner_first_incomplete && owner >= l->owner_first_incomplete) {
 			frame_addr = prev;  /* a shim frame of the C stack */
 			continue;
 		}
@@ -377,18 +401,20 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 {
 	const struct pyag_layout *l = w->l;
 	uint8_t buf[MAX_STRUCT_READ];
-	/* A plain future is smaller than a task: read its header first. */
-	uint64_t fsize = l->task_awaited_by + 8;
-	if (l->task_is_task + 1 > fsize)
+	/* A plain future is smaller than a task: read its header first.
+	 * Before 3.14 the type says which it is (and no edges are kept). */
+	bool legacy = !l->task_is_task;
+	uint64_t fsize = legacy ? l->fut_state + 4 : l->task_awaited_by + 8;
+	if (!legacy && l->task_is_task + 1 > fsize)
 		fsize = l->task_is_task + 1;
-	if (l->task_awaited_by_is_set + 1 > fsize)
+	if (!legacy && l->task_awaited_by_is_set + 1 > fsize)
 		fsize = l->task_awaited_by_is_set + 1;
 	struct pyag_error *err = read_struct(w, addr, buf, fsize);
 	if (err) {
 		warn_error(w, addr, err, "task 0x%llx", (unsigned long long)addr);
 		return NULL;
 	}
-	bool is_task = buf[l->task_is_task] != 0;
+	bool is_task = legacy ? object_kind(w, addr) == TYPE_TASK : buf[l->task_is_task] != 0;
 	if (is_task) {
 		err = read_struct(w, addr, buf, l->task_size);
 		if (err) {
@@ -403,9 +429,11 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 	t->listed = listed;
 	t->interp_id = interp;
 	t->native_thread_id = native_thread_id;
-	uint64_t awaited_by = get_u64(buf, l->task_awaited_by);
-	bool is_set = buf[l->task_awaited_by_is_set] != 0;
+	uint64_t awaited_by = legacy ? 0 : get_u64(buf, l->task_awaited_by);
+	bool is_set = !legacy && buf[l->task_awaited_by_is_set] != 0;
+	t->inferred = legacy;
 	if (is_task) {
+		t->fut_waiter = get_u64(buf, l->task_fut_waiter);
 		uint64_t name = get_u64(buf, l->task_name);
 		uint64_t coro = get_u64(buf, l->task_coro);
 		/* t may move when records are added: work by index */
@@ -607,6 +635,32 @@ static const char *thread_name(struct walker *w, const struct thread_names *tn,
 	return ret;
 }
 
+/* The running event loop of a 3.11-3.13 thread (0: none): 3.13 keeps it
+ * after the thread state, 3.11 and 3.12 in the thread's dict (3.11: in a
+ * _RunningLoopHolder). */
+static uint64_t thread_loop_legacy(struct walker *w, uint64_t tstate, const uint8_t *buf)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t loop = 0;
+	if (l->running_loop_after_tstate) {
+		if (!reader_try_read(w->r, tstate + l->tstate_size, &loop, 8))
+			loop = 0;
+		return loop;
+	}
+	uint64_t dict = l->tstate_dict ? get_u64(buf, l->tstate_dict) : 0;
+	if (!dict)
+		return 0;
+	struct pyag_error *err = dict_get_str(w, dict, "__asyncio_running_event_loop__",
+					      &loop);
+	if (!err && loop && l->loop_holder_loop &&
+	    !reader_try_read(w->r, loop + l->loop_holder_loop, &loop, 8))
+		loop = 0;
+	if (err)
+		warn_error(w, tstate, err, "thread state 0x%llx: its running loop",
+			   (unsigned long long)tstate);
+	return loop;
+}
+
 /* _Py_THREAD_SUSPENDED: parked by a stop-the-world pause */
 #define TSTATE_SUSPENDED 2
 
@@ -615,7 +669,7 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp,
 {
 	const struct pyag_layout *l = w->l;
 	uint8_t buf[MAX_STRUCT_READ];
-	uint64_t size = l->have_asyncio ? l->athread_size : l->tstate_size;
+	uint64_t size = l->have_asyncio && l->athread_size ? l->athread_size : l->tstate_size;
 	struct pyag_error *err = read_struct(w, tstate, buf, size);
 	if (err) {
 		warn_error(w, tstate, err, "thread state 0x%llx", (unsigned long long)tstate);
@@ -628,9 +682,26 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp,
 	th->interp_id = interp;
 	th->thread_id = get_u64(buf, l->tstate_thread_id);
 	th->native_thread_id = get_u64(buf, l->tstate_native_thread_id);
-	uint64_t current_frame = get_u64(buf, l->tstate_current_frame);
-	int32_t attached = get_i32(buf, l->tstate_state);
-	bool holds = get_i32(buf, l->tstate_holds_gil) != 0;
+	uint64_t current_frame = 0;
+	if (l->tstate_cframe) {
+		/* 3.11, 3.12: through the _PyCFrame of the running eval loop */
+		uint64_t cframe = get_u64(buf, l->tstate_cframe);
+		if (cframe && !reader_try_read(w->r, cframe + l->cframe_current_frame,
+					       &current_frame, 8))
+			snapshot_warn_at(w->snap, PYAG_WARNING_UNREADABLE, cframe,
+					 "thread state 0x%llx: its C frame 0x%llx cannot "
+					 "be read", (unsigned long long)tstate,
+					 (unsigned long long)cframe);
+	} else {
+		current_frame = get_u64(buf, l->tstate_current_frame);
+	}
+	th->current_frame = current_frame;
+	int32_t attached = l->tstate_state ? get_i32(buf, l->tstate_state) : -1;
+	/* 3.11, 3.12 keep no per-thread GIL flag */
+	int holds = l->tstate_holds_gil_mask
+			    ? ((uint32_t)get_i32(buf, l->tstate_holds_gil) &
+			       l->tstate_holds_gil_mask) != 0
+			    : -1;
 	bool requested = l->tstate_gil_requested &&
 			 get_i32(buf, l->tstate_gil_requested) != 0;
 	th->holds_gil = l->free_threaded ? -1 : holds;
@@ -638,7 +709,7 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp,
 	walk_frames(w, current_frame, tstate, true, &fl);
 	th = &w->snap->threads[thi];
 	frame_list_take(w, &fl, &th->stack, &th->nstack);
-	if (l->free_threaded ? attached == 1 : holds)
+	if (l->free_threaded ? attached == 1 : holds == 1)
 		th->state = PYAG_THREAD_RUNNING;
 	else if (requested)
 		th->state = PYAG_THREAD_WAITING_GIL;
@@ -646,13 +717,21 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp,
 		th->state = PYAG_THREAD_SUSPENDED;
 	else if (!th->nstack)
 		th->state = PYAG_THREAD_IDLE;
-	else
+	else if (holds == 0)
 		th->state = PYAG_THREAD_GIL_RELEASED;
+	else
+		th->state = PYAG_THREAD_UNKNOWN;
 	const char *name = thread_name(w, names, th->thread_id);
 	th = &w->snap->threads[thi];
 	th->name = name;
 	if (!l->have_asyncio)
 		return;
+	if (!l->athread_tasks_head) {
+		/* 3.11-3.13: the tasks are found per interpreter, later */
+		uint64_t loop = thread_loop_legacy(w, tstate, buf);
+		w->snap->threads[thi].loop = loop;
+		return;
+	}
 	uint64_t native = th->native_thread_id;
 	uint64_t running = get_u64(buf, l->athread_running_task);
 	th->running_task = running;
@@ -674,6 +753,400 @@ static void walk_thread(struct walker *w, uint64_t tstate, int64_t interp,
 	t->native_thread_id = native;
 	frame_list_commit(w, &fl, t);
 	t->ncapture = t->nframes;
+}
+
+/* ---- 3.11-3.13: tasks from sys.modules, edges rebuilt --------------------- */
+
+/* Candidate task objects of one interpreter, without duplicates. */
+struct candidates {
+	struct u64map seen;
+	uint64_t *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void candidate_add(struct walker *w, struct candidates *c, uint64_t obj)
+{
+	uint32_t dummy;
+	if (!obj || u64map_get(&c->seen, obj, &dummy))
+		return;
+	if (c->n >= w->lim->max_tasks)
+		return;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		uint64_t *v = realloc(c->v, cap * sizeof(*v));
+		if (!v) {
+			c->nomem = true;
+			return;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	if (!u64map_put(&c->seen, obj, 0)) {
+		c->nomem = true;
+		return;
+	}
+	c->v[c->n++] = obj;
+}
+
+static bool weakref_item(struct walker *w, uint64_t ref, void *arg)
+{
+	uint64_t obj;
+	if (reader_try_read(w->r, ref + w->l->weakref_object, &obj, 8))
+		candidate_add(w, arg, obj);
+	return true;
+}
+
+static bool strong_item(struct walker *w, uint64_t obj, void *arg)
+{
+	candidate_add(w, arg, obj);
+	return true;
+}
+
+/* The tasks a module's dict holds: WeakSets of all tasks (3.11 _all_tasks,
+ * 3.12+ _scheduled_tasks) and the set of eager tasks. */
+static void module_task_sets(struct walker *w, uint64_t globals, const char *module,
+			     struct candidates *c)
+{
+	static const char *const weaksets[] = { "_scheduled_tasks", "_all_tasks" };
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t ws = 0, data = 0;
+		struct pyag_error *err = dict_get_str(w, globals, weaksets[i], &ws);
+		if (!err && ws)
+			err = object_attr(w, ws, "data", &data);
+		if (!err && data)
+			err = set_each(w, data, weakref_item, c);
+		if (err)
+			warn_error(w, ws ? ws : globals, err, "%s.%s", module, weaksets[i]);
+	}
+	uint64_t eager = 0;
+	struct pyag_error *err = dict_get_str(w, globals, "_eager_tasks", &eager);
+	if (!err && eager)
+		err = set_each(w, eager, strong_item, c);
+	if (err)
+		warn_error(w, eager ? eager : globals, err, "%s._eager_tasks", module);
+}
+
+struct running_ctx {
+	struct walker *w;
+	size_t first_thread;    /* this interpreter's thread records */
+	int64_t interp;
+};
+
+/* _current_tasks: loop -> the task running on the thread of that loop */
+static bool current_task_item(struct walker *w, uint64_t loop, uint64_t task, void *arg)
+{
+	struct running_ctx *rc = arg;
+	struct snapshot *snap = w->snap;
+	for (size_t i = rc->first_thread; i < snap->nthreads; i++) {
+		struct thread_rec *th = &snap->threads[i];
+		if (th->loop != loop)
+			continue;
+		th->running_task = task;
+		long idx = snapshot_find(snap, task);
+		if (idx < 0)
+			break;
+		struct frame_list fl = { .snap = snap };
+		walk_frames(w, th->current_frame, task, false, &fl);
+		struct task_rec *t = &snap->tasks[idx];
+		t->running = true;
+		frame_list_commit(w, &fl, t);
+		t->ncapture = t->nframes;
+		break;
+	}
+	return true;
+}
+
+/* The pending tasks of one interpreter (3.11-3.13), each on the thread
+ * whose running loop is its loop (0: no thread runs it). */
+static void walk_module_tasks(struct walker *w, uint64_t interp, int64_t id,
+			      size_t first_thread)
+{
+	const struct pyag_layout *l = w->l;
+	static const char *const modules[] = { "_asyncio", "asyncio.tasks" };
+	uint64_t globals[2] = { 0, 0 };
+	struct candidates c = { 0 };
+	for (size_t m = 0; m < 2; m++) {
+		struct pyag_error *err = module_dict(w, interp, modules[m], &globals[m]);
+		if (err)
+			warn_error(w, interp, err, "interpreter %lld: module %s",
+				   (long long)id, modules[m]);
+		else if (globals[m])
+			module_task_sets(w, globals[m], modules[m], &c);
+	}
+	if (globals[0] || globals[1])
+		w->snap->asyncio_seen = true;
+	if (c.nomem)
+		snapshot_nomem(w->snap, "the task sets");
+	for (size_t i = 0; i < c.n && !w->snap->nomem; i++) {
+		uint64_t obj = c.v[i];
+		if (object_kind(w, obj) != TYPE_TASK || snapshot_find(w->snap, obj) >= 0)
+			continue;
+		uint8_t head[MAX_STRUCT_READ];
+		struct pyag_error *err = read_struct(w, obj, head, l->task_size);
+		if (err) {
+			warn_error(w, obj, err, "task 0x%llx", (unsigned long long)obj);
+			continue;
+		}
+		if (get_i32(head, l->fut_state) != 0)
+			continue;  /* done: kept by the set until collected */
+		uint64_t loop = get_u64(head, l->fut_loop);
+		uint64_t native = 0;
+		for (size_t k = first_thread; k < w->snap->nthreads; k++)
+			if (w->snap->threads[k].loop == loop && loop) {
+				native = w->snap->threads[k].native_thread_id;
+				break;
+			}
+		struct task_rec *t = read_future(w, obj, true, id, native);
+		if (t)
+			for (size_t k = first_thread; k < w->snap->nthreads; k++)
+				if (w->snap->threads[k].native_thread_id == native && native) {
+					t->thread_id = w->snap->threads[k].thread_id;
+					break;
+				}
+	}
+	u64map_deinit(&c.seen);
+	free(c.v);
+	struct running_ctx rc = { w, first_thread, id };
+	for (size_t m = 0; m < 2; m++) {
+		uint64_t current = 0;
+		if (!globals[m])
+			continue;
+		struct pyag_error *err = dict_get_str(w, globals[m], "_current_tasks", &current);
+		if (!err && current)
+			err = dict_each(w, current, current_task_item, &rc);
+		if (err)
+			warn_error(w, current ? current : globals[m], err, "%s._current_tasks",
+				   modules[m]);
+	}
+}
+
+/* Edges rebuilt where 3.14 records them (future_add_to_awaited_by). */
+struct edges {
+	struct { uint32_t child; uint64_t awaiter; } *v;
+	size_t n, cap;
+};
+
+static void edge_add(struct walker *w, struct edges *e, uint64_t child, uint64_t awaiter)
+{
+	long idx = snapshot_find(w->snap, child);
+	if (idx < 0 || !awaiter || child == awaiter)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		if (e->v[i].child == (uint32_t)idx && e->v[i].awaiter == awaiter)
+			return;  /* (few edges per child: a linear check) */
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 64;
+		void *v = realloc(e->v, cap * sizeof(*e->v));
+		if (!v) {
+			snapshot_nomem(w->snap, "awaited-by edges");
+			return;
+		}
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n].child = (uint32_t)idx;
+	e->v[e->n].awaiter = awaiter;
+	e->n++;
+}
+
+#define MAX_CALLBACKS 64
+#define MAX_GATHER_DEPTH 32
+
+/* The done callbacks of a future: callback0, then the (callback, context)
+ * tuples of its list. */
+static size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out)
+{
+	const struct pyag_layout *l = w->l;
+	size_t n = 0;
+	uint64_t cb0, list;
+	if (reader_try_read(w->r, fut + l->fut_callback0, &cb0, 8) && cb0)
+		out[n++] = cb0;
+	if (!reader_try_read(w->r, fut + l->fut_callbacks, &list, 8) || !list)
+		return n;
+	uint64_t items[MAX_CALLBACKS];
+	size_t m = 0;
+	struct pyag_error *err = seq_items(w, list, items, MAX_CALLBACKS, &m);
+	if (err) {
+		warn_error(w, fut, err, "future 0x%llx: callbacks", (unsigned long long)fut);
+		return n;
+	}
+	for (size_t i = 0; i < m && n < MAX_CALLBACKS; i++) {
+		uint64_t pair[2];
+		size_t k = 0;
+		if (!seq_items(w, items[i], pair, 2, &k) && k >= 1)
+			out[n++] = pair[0];
+	}
+	return n;
+}
+
+/* Whether obj is a function (or, method: a bound method whose function
+ * is) with the qualified name qualname; *self_ret: the method's self. */
+static bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
+			   bool method, uint64_t *self_ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t func = obj;
+	if (method) {
+		if (!reader_try_read(w->r, obj + l->method_func, &func, 8) ||
+		    !reader_try_read(w->r, obj + l->method_self, self_ret, 8))
+			return false;
+	}
+	uint64_t type, name_ptr, qn;
+	char tname[16];
+	if (!reader_try_read(w->r, func + l->obj_type, &type, 8) ||
+	    !reader_try_read(w->r, type + l->type_name, &name_ptr, 8))
+		return false;
+	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, tname, sizeof(tname));
+	if (err) {
+		pyag_error_destroy(err);
+		return false;
+	}
+	if (strcmp(tname, "function") != 0)
+		return false;
+	if (method) {
+		/* the object itself must be a bound method */
+		if (!reader_try_read(w->r, obj + l->obj_type, &type, 8) ||
+		    !reader_try_read(w->r, type + l->type_name, &name_ptr, 8) ||
+		    (err = reader_read_cstr(w->r, name_ptr, tname, sizeof(tname)))) {
+			pyag_error_destroy(err);
+			return false;
+		}
+		if (strcmp(tname, "method") != 0)
+			return false;
+	}
+	bool eq = false;
+	if (!reader_try_read(w->r, func + l->func_qualname, &qn, 8))
+		return false;
+	err = str_equals(w, qn, qualname, &eq);
+	pyag_error_destroy(err);
+	return eq;
+}
+
+static bool type_named(struct walker *w, uint64_t obj, const char *name)
+{
+	uint64_t type, name_ptr;
+	char buf[64];
+	if (!reader_try_read(w->r, obj + w->l->obj_type, &type, 8) ||
+	    !reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8))
+		return false;
+	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, buf, sizeof(buf));
+	if (err) {
+		pyag_error_destroy(err);
+		return false;
+	}
+	return strcmp(buf, name) == 0;
+}
+
+/* gather(): every child of a _GatheringFuture (through nested ones) is
+ * awaited by the task that awaits it. */
+static void gather_edges(struct walker *w, struct edges *e, uint64_t gathering,
+			 uint64_t task, unsigned depth)
+{
+	uint64_t children = 0, items[1024];
+	size_t n = 0;
+	if (depth >= MAX_GATHER_DEPTH)
+		return;
+	struct pyag_error *err = object_attr(w, gathering, "_children", &children);
+	if (!err && children)
+		err = seq_items(w, children, items, 1024, &n);
+	if (err) {
+		warn_error(w, gathering, err, "gather 0x%llx: children",
+			   (unsigned long long)gathering);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (object_kind(w, items[i]) == TYPE_FUTURE &&
+		    type_named(w, items[i], "_GatheringFuture"))
+			gather_edges(w, e, items[i], task, depth + 1);
+		else
+			edge_add(w, e, items[i], task);
+	}
+}
+
+/* 3.11-3.13 record no awaited-by edges: rebuild those 3.14 records. */
+static void rebuild_edges(struct walker *w)
+{
+	struct snapshot *snap = w->snap;
+	struct edges e = { 0 };
+	/* asyncio.wait(): the waited futures' _on_completion callbacks name
+	 * the waiter future; the task blocked on that future waits for them */
+	struct u64map waiter_task = { 0 };
+	for (size_t i = 0; i < snap->ntasks; i++)
+		if (snap->tasks[i].is_task && snap->tasks[i].fut_waiter &&
+		    !u64map_put(&waiter_task, snap->tasks[i].fut_waiter, (uint32_t)i))
+			snapshot_nomem(snap, "awaited-by edges");
+	for (size_t i = 0; i < snap->ntasks && !snap->nomem; i++) {
+		struct task_rec *t = &snap->tasks[i];
+		if (!t->is_task)
+			continue;
+		uint64_t task = t->addr, fw = t->fut_waiter;
+		if (fw) {
+			enum type_kind kind = object_kind(w, fw);
+			if (kind == TYPE_TASK) {
+				edge_add(w, &e, fw, task);
+			} else if (kind == TYPE_FUTURE && type_named(w, fw, "_GatheringFuture")) {
+				gather_edges(w, &e, fw, task, 0);
+			} else if (kind == TYPE_FUTURE) {
+				/* shield(): the outer future's callback holds inner */
+				uint64_t cbs[MAX_CALLBACKS], self, inner = 0;
+				size_t n = future_callbacks(w, fw, cbs);
+				for (size_t k = 0; k < n; k++)
+					if (callable_named(w, cbs[k],
+							   "shield.<locals>._outer_done_callback",
+							   false, &self)) {
+						struct pyag_error *err =
+							closure_var(w, cbs[k], "inner", &inner);
+						if (err)
+							warn_error(w, fw, err, "shield 0x%llx",
+								   (unsigned long long)fw);
+						edge_add(w, &e, inner, task);
+					}
+			}
+		}
+		/* callbacks of this task: TaskGroup and asyncio.wait */
+		uint64_t cbs[MAX_CALLBACKS];
+		size_t n = future_callbacks(w, task, cbs);
+		for (size_t k = 0; k < n; k++) {
+			uint64_t self = 0, parent = 0, waiter = 0;
+			uint32_t wi;
+			if (callable_named(w, cbs[k], "TaskGroup._on_task_done", true, &self)) {
+				struct pyag_error *err = object_attr(w, self, "_parent_task",
+								     &parent);
+				if (err)
+					warn_error(w, self, err, "task group 0x%llx",
+						   (unsigned long long)self);
+				edge_add(w, &e, task, parent);
+			} else if (callable_named(w, cbs[k], "_wait.<locals>._on_completion",
+						  false, &self)) {
+				struct pyag_error *err = closure_var(w, cbs[k], "waiter", &waiter);
+				if (err)
+					warn_error(w, task, err, "asyncio.wait of 0x%llx",
+						   (unsigned long long)task);
+				if (waiter && u64map_get(&waiter_task, waiter, &wi))
+					edge_add(w, &e, task, snap->tasks[wi].addr);
+			}
+		}
+	}
+	u64map_deinit(&waiter_task);
+	/* group by child, in the order found */
+	for (size_t i = 0; i < e.n; i++) {
+		struct task_rec *t = &snap->tasks[e.v[i].child];
+		if (t->awaited_by)
+			continue;
+		uint32_t count = 0;
+		for (size_t k = i; k < e.n; k++)
+			count += e.v[k].child == e.v[i].child;
+		t->awaited_by = arena_alloc(&snap->mem, count * sizeof(uint64_t));
+		if (!t->awaited_by) {
+			snapshot_nomem(snap, "awaited-by edges");
+			break;
+		}
+		for (size_t k = i; k < e.n; k++)
+			if (e.v[k].child == e.v[i].child)
+				t->awaited_by[t->nawaited_by++] = e.v[k].awaiter;
+	}
+	free(e.v);
 }
 
 struct pyag_error *walk_target(struct pyag_reader *r,
@@ -718,6 +1191,7 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		}
 		struct u64map seen_threads = { 0 };
 		struct thread_names names = { 0 };
+		size_t first_thread = snap->nthreads;
 		if (tstate)
 			thread_names_load(&w, interp, id, &names);
 		for (size_t nt = 0; tstate; nt++) {
@@ -741,7 +1215,9 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		}
 		u64map_deinit(&seen_threads);
 		thread_names_deinit(&names);
-		if (l->have_asyncio) {
+		if (l->have_asyncio && !l->athread_tasks_head) {
+			walk_module_tasks(&w, interp, id, first_thread);
+		} else if (l->have_asyncio) {
 			char what[64];
 			snprintf(what, sizeof(what), "interpreter %lld", (long long)id);
 			walk_task_list(&w, interp + l->ainterp_tasks_head, id, 0, what);
@@ -754,8 +1230,14 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		interp = next;
 	}
 	u64map_deinit(&seen);
-	if (!err && l->have_asyncio)
+	if (!err && l->have_asyncio && !l->athread_tasks_head)
+		rebuild_edges(&w);
+	else if (!err && l->have_asyncio)
 		walk_awaiters(&w);
+	if (!err && l->have_asyncio && !l->athread_tasks_head && !snap->asyncio_seen)
+		err = pyag_error_create(PYAG_ERROR_NO_ASYNCIO,
+					"asyncio is not loaded in the target (neither "
+					"_asyncio nor asyncio.tasks is in sys.modules)");
 	u64map_deinit(&w.types);
 	u64map_deinit(&w.codes);
 	free(w.code_infos);

@@ -21,6 +21,9 @@ enum type_kind {
 	TYPE_INT,
 	TYPE_CODE,
 	TYPE_ASEND,         /* async_generator_asend: what `async for` awaits */
+	TYPE_TASK,          /* _asyncio.Task or a subclass */
+	TYPE_FUTURE,        /* _asyncio.Future or a subclass (_GatheringFuture) */
+	TYPE_FUTUREITER,    /* what a coroutine awaiting a future holds */
 	TYPE_BAD,           /* unreadable type object */
 };
 
@@ -105,6 +108,17 @@ struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
 			       uint64_t *ret) HIDDEN;
 /* sys.modules[name].__dict__ of an interpreter (0: not imported). */
 struct pyag_error *module_dict(struct walker *w, uint64_t interp, const char *name,
+			       uint64_t *ret) HIDDEN;
+
+/* fn(w, key, arg) for each key of the set at set, until fn says stop. */
+struct pyag_error *set_each(struct walker *w, uint64_t set,
+			    bool (*fn)(struct walker *, uint64_t key, void *),
+			    void *arg) HIDDEN;
+/* The first max items of a list or tuple; *n_ret how many. */
+struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
+			     size_t max, size_t *n_ret) HIDDEN;
+/* The value of the free variable `name` in a function's closure (0: none). */
+struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;
 
 #endif /* PYAG_WALKER_H */

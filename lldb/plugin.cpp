@@ -565,7 +565,7 @@ std::string long_help()
 {
 	std::string text =
 		"\n"
-		"Reads the inferior's memory (a live Python 3.14+ process or a "
+		"Reads the inferior's memory (a live Python 3.11+ process or a "
 		"core file) without running code in it.\n"
 		"\n"
 		"Examples:\n"
@@ -596,7 +596,7 @@ bool lldb::PluginInitialize(lldb::SBDebugger debugger)
 	static std::string help_long = long_help();
 	lldb::SBCommand graph = async.AddCommand(
 		"graph", new GraphCommand(),
-		"Print the asyncio call graph of a Python 3.14+ process or core: "
+		"Print the asyncio call graph of a Python 3.11+ process or core: "
 		"every task, where each coroutine is suspended, and who awaits whom.",
 		"async graph [OPTIONS] [TASK]",
 		"" /* no auto-repeat */);

@@ -481,10 +481,13 @@ class Future:
     name and where it lives."""
 
     __slots__ = ("id", "kind", "name", "interpreter", "thread_id",
-                 "native_thread_id", "running", "readable")
+                 "native_thread_id", "running", "readable", "edges_inferred")
 
     def __init__(self, id, kind, name=None, interpreter=0, thread_id=0,
-                 native_thread_id=0, running=False, readable=True):
+                 native_thread_id=0, running=False, readable=True,
+                 edges_inferred=False):
+        # edges_inferred: who awaits it was rebuilt from the heap (3.11-3.13)
+        self.edges_inferred = edges_inferred
         self.id = id
         self.kind = kind
         self.name = name
@@ -711,7 +714,8 @@ class Graph(_Closing):
             is_task = t.kind == 0
             fut = Future(t.address, "task" if is_task else "future",
                          _text(t.name) if is_task else None, t.interpreter,
-                         t.thread_id, t.native_thread_id, bool(t.running))
+                         t.thread_id, t.native_thread_id, bool(t.running),
+                         edges_inferred=bool(t.edges_inferred))
             frames = []
             for k in range(t.num_frames):
                 _check(lib, lib.pyag_graph_frame(g, i, k, ctypes.byref(fr)))
@@ -908,7 +912,9 @@ class Graph(_Closing):
                        "native_thread_id": n.future.native_thread_id,
                        "running": n.future.running,
                        "call_stack": frames(n.call_stack),
-                       "awaited_by": [addr(a.future.id) for a in n.awaited_by]}
+                       "awaited_by": [addr(a.future.id) for a in n.awaited_by],
+                       "awaited_by_inferred": [addr(a.future.id) for a in n.awaited_by]
+                       if n.future.edges_inferred else []}
                       for n in self.tasks],
             # the JSON format closes each cycle: its first task again at the end
             "cycles": [[addr(n.future.id) for n in c + c[:1]] for c in self.cycles],

@@ -79,7 +79,8 @@ class Task(Sized):
                 ("name", c_char_p), ("interpreter", c_int64),
                 ("native_thread_id", c_uint64), ("thread_id", c_uint64),
                 ("running", c_int), ("num_frames", c_size_t),
-                ("num_awaited_by", c_size_t), ("num_capture", c_size_t)]
+                ("num_awaited_by", c_size_t), ("num_capture", c_size_t),
+                ("edges_inferred", c_int)]
 
 
 class Frame(Sized):

@@ -271,11 +271,12 @@ class Scenario:
     in its own process group and waits (timeout seconds) for DIR/ready.
     Raises ScenarioError, with the scenario's log, if it exits early, times
     out or writes no oracle.
-    Attributes: pid, oracle (the parsed oracle.json), out_dir (as seen from
-    here), inner_out_dir (as seen by the scenario), log_path, python (the
-    spec), version ("3.12"), executable (the interpreter, as seen from here),
-    root (the root filesystem it runs in: None for pyenv and host specs,
-    whatever root was given), name.
+    Attributes: pid, oracle (the parsed oracle.json), threads (the parsed
+    threads.json of a scenario that writes one, else None), out_dir (as seen
+    from here), inner_out_dir (as seen by the scenario), log_path, python
+    (the spec), version ("3.12"), executable (the interpreter, as seen from
+    here), root (the root filesystem it runs in: None for pyenv and host
+    specs, whatever root was given), name.
     env: more environment variables for the program (e.g. PYAG_ORACLE).
     On exit (also on exceptions and KeyboardInterrupt): kills the process
     group and removes the temporary directory.
@@ -294,6 +295,7 @@ class Scenario:
         self.proc = None
         self.pid = None
         self.oracle = None
+        self.threads = None
         self.tmp = None
         self.out_dir = None
         self.inner_out_dir = None
@@ -383,6 +385,58 @@ class Scenario:
         if self.oracle.get("pid") != self.pid:
             raise ScenarioError("scenario %s: oracle pid %s is not the process "
                                 "%s" % (self.name, self.oracle.get("pid"), self.pid))
+        path = os.path.join(self.out_dir, "threads.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                self.threads = json.load(f)
+            self.wait_parked(deadline=max(deadline, time.monotonic() + 10))
+
+    def wait_parked(self, timeout=10.0, deadline=None):
+        """With a thread truth (threads.json): wait until the process is
+        parked as it says; a no-op for other scenarios.  Each thread that
+        runs a loop must be in an epoll system call, each other thread but
+        the CPU-bound one asleep, and no other thread there.
+
+        Needed after `ready` (the main thread writes it from a callback of
+        its loop and only then goes back to its selector) and after every
+        read that stops the process: a stop and resume makes epoll_wait
+        fail with EINTR (signal(7)), and the loop's thread then takes the
+        GIL to check for signals, from the CPU-bound thread, which gives it
+        up only after the switch interval: for a few milliseconds that
+        thread's state is not the parked one (its stack is)."""
+        if self.threads is None:
+            return
+        if deadline is None:
+            deadline = time.monotonic() + timeout
+        want = {t["native_thread_id"]: t for t in self.threads["threads"]}
+        epoll = {"232", "281", "441"}   # epoll_wait, epoll_pwait, epoll_pwait2 (x86-64)
+        task = "/proc/%d/task" % self.pid
+        while True:
+            why = None
+            try:
+                tids = {int(t) for t in os.listdir(task)}
+                if tids != set(want):
+                    why = "threads %r, threads.json %r" % (sorted(tids), sorted(want))
+                for tid, t in sorted(want.items()):
+                    if why or t.get("cpu_bound"):
+                        continue
+                    with open("%s/%d/stat" % (task, tid)) as f:
+                        state = f.read().rpartition(")")[2].split()[0]
+                    if state != "S":
+                        why = "thread %d is in state %s" % (tid, state)
+                    elif t.get("loop"):
+                        with open("%s/%d/syscall" % (task, tid)) as f:
+                            nr = f.read().split()[0]
+                        if nr not in epoll:
+                            why = "thread %d runs a loop, in system call %s" % (tid, nr)
+            except OSError as e:
+                why = str(e)
+            if why is None:
+                return
+            if time.monotonic() > deadline:
+                raise ScenarioError("scenario %s (python%s) did not park as threads.json "
+                                    "says: %s" % (self.name, self.python, why))
+            time.sleep(0.005)
 
     def close(self):
         """Kill the process group, reap it, remove the temporary directory."""
@@ -445,6 +499,55 @@ def make_core(pid, directory, root=None, exe=None):
     argv += ["-p", str(pid), "-ex", "gcore " + prefix]
     subprocess.run(argv, capture_output=True, timeout=600)
     return prefix if os.path.exists(prefix) else None
+
+
+def core_lost_pages(core, pid, limit=10):
+    """Pages of a (parked) live process that its core holds as zeros but
+    the process does not: [(address, mapping start)], at most limit.
+    Unreadable pages (guard regions) are not asked.
+
+    A check of make_core(): gdb 13 (bookworm) writes a whole mapping as
+    zeros when one page of it cannot be read, and glibc 2.42 (sid) makes
+    the guard pages of thread stacks with MADV_GUARD_INSTALL, inside the
+    one rw-p mapping of the stacks: such a core has none of the threads'
+    C stacks, where CPython 3.14 keeps the entry frames that link a
+    thread's Python frames across C calls."""
+    import struct
+    lost = []
+    with open(core, "rb") as f, open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:
+            raise ValueError("%s is not a 64-bit ELF core" % core)
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, p_flags, off, vaddr, _, filesz, memsz, _ = struct.unpack_from(
+                "<IIQQQQQQ", table, i * phentsize)
+            if p_type != 1 or not p_flags & 2 or filesz == 0:   # PT_LOAD, PF_W
+                continue
+            f.seek(off)
+            for pos in range(0, filesz, 1 << 20):
+                chunk = f.read(min(1 << 20, filesz - pos))
+                if chunk.count(0) != len(chunk):
+                    # only the zero pages of a chunk with data are asked
+                    zero = [k for k in range(0, len(chunk), 4096)
+                            if not chunk[k:k + 4096].strip(b"\0")]
+                else:
+                    zero = range(0, len(chunk), 4096)
+                for k in zero:
+                    addr = vaddr + pos + k
+                    try:
+                        mem.seek(addr)
+                        live = mem.read(4096)
+                    except OSError:
+                        continue            # a guard page: nothing lost
+                    if live.strip(b"\0"):
+                        lost.append((addr, vaddr))
+                        if len(lost) >= limit:
+                            return lost
+    return lost
 
 
 KernelCore = collections.namedtuple("KernelCore", "core oracle")

@@ -10,6 +10,7 @@ ps/pstree` where those tools are right.
     integration.py cli        the py-async-graph command (cli.test)
     integration.py gdb        the gdb command (gdb.test)
     integration.py lldb       the lldb plugin's `async graph` (lldb.test)
+    integration.py threads    the thread report of every front end (threads.test)
     integration.py corefiles  the committed cores, and corrupted variants
     integration.py alloc      allocation failures, on the committed cores
     integration.py interpreters  two interpreters in one process
@@ -42,6 +43,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import pyag_harness as H  # noqa: E402
 import pyag_oracle as O  # noqa: E402
 import pyag_frontends as F  # noqa: E402
+import pyag_threads as P  # noqa: E402
 
 from pyag_frontends import CLI, TOP_BUILDDIR, TOP_SRCDIR  # noqa: E402
 from pyag_harness import Tap  # noqa: E402
@@ -437,8 +439,7 @@ def run_errors(tap, fe):
         sleeper.kill()
     script = "import sys, time; print('ready', flush=True); time.sleep(600)"
     for python, args, want, desc in (
-            ("3.13", [], "has no asyncio graph support in this version",
-             "Python 3.13"),
+            ("3.13", [], "asyncio is not loaded", "asyncio not loaded (3.13)"),
             ("3.14", [], "asyncio is not loaded", "asyncio not loaded")):
         if not H.python_available(python, root):
             tap.skip("cli errors: %s" % desc, "python%s not installed" % python)
@@ -449,17 +450,17 @@ def run_errors(tap, fe):
         finally:
             proc.kill()
             proc.wait()
-    # interpreters without debug offsets: found by their symbols (3.11,
-    # 3.12: Py_Version names the version) or by the name of the mapped
-    # interpreter (3.10 and older), one clear line each
+    # interpreters without debug offsets: 3.11 and 3.12 are found by their
+    # symbols; 3.10 and older are named by the mapped interpreter's file,
+    # one clear line; without asyncio, 3.11 and 3.12 say so
     pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    for minor, want in ((12, r"Python 3\.12\.\d+ has no asyncio graph support"),
-                        (11, r"Python 3\.11\.\d+ has no asyncio graph support"),
+    for minor, want in ((12, r"asyncio is not loaded"),
+                        (11, r"asyncio is not loaded"),
                         (10, r"Python 3\.10 has no asyncio graph support")):
         builds = sorted(glob.glob(os.path.join(pyenv, "versions", "3.%d.*" % minor)))
         exe = os.path.join(builds[-1], "bin", "python3") if builds else None
         if not exe or not os.path.exists(exe):
-            tap.skip("cli errors: Python 3.%d named" % minor,
+            tap.skip("cli errors: Python 3.%d" % minor,
                      "no pyenv build of 3.%d under %s" % (minor, pyenv))
             continue
         proc = subprocess.Popen([exe, "-c", script], stdout=subprocess.PIPE,
@@ -469,7 +470,7 @@ def run_errors(tap, fe):
             p = subprocess.run([CLI, str(proc.pid)], capture_output=True, text=True)
             lines = p.stderr.strip().splitlines()
             tap.ok(p.returncode == 1 and len(lines) == 1 and re.search(want, lines[0]),
-                   "cli errors: Python 3.%d named in one line" % minor,
+                   "cli errors: Python 3.%d: %s" % (minor, want.replace("\\", "")),
                    "status %d, stderr %r" % (p.returncode, p.stderr[-500:]))
         finally:
             proc.kill()
@@ -803,11 +804,10 @@ def check_interpreters(tap, label, python, scen, outs, pstree, ps):
     # --format=dot: every task is a node of one cluster, its thread's
     decl = re.findall(r'^    "(0x[0-9a-f]+)" \[label=', outs["dot"], re.M)
     dups = sorted(set(d for d in decl if decl.count(d) > 1))
-    tap.todo(not dups and sorted(decl) == sorted(t["id"] for t in oracle["tasks"]),
-             "%s: --format=dot declares each task once, in one cluster" % label,
-             "format_dot matches a thread's tasks by native thread id only: the thread "
-             "in two interpreters gets two clusters with the same tasks",
-             "declared more than once: %r" % dups)
+    tap.ok(not dups and sorted(decl) == sorted(t["id"] for t in oracle["tasks"]),
+           "%s: --format=dot declares each task once, in one cluster (a thread in "
+           "two interpreters has one per interpreter)" % label,
+           "declared more than once: %r" % dups)
 
 
 def run_interpreters(tap, fe):
@@ -836,6 +836,16 @@ def run_interpreters(tap, fe):
                          for tool in ("pstree", "ps")]
                 pstree, ps = (p.stdout.decode("utf-8", "replace") for p in tools)
                 check_interpreters(tap, label + " live", python, scen, live, pstree, ps)
+                # both interpreters have a Task-1: a name must name one task
+                amb = fe.cli(["--format=callgraph", "Task-1"], pid=scen.pid, check=False)
+                ids = sorted(t["id"] for t in scen.oracle["tasks"]
+                             if t.get("name") == "Task-1")
+                err = amb.stderr.strip().splitlines()
+                tap.ok(amb.returncode == 2 and len(err) == 1 and len(ids) == 2 and
+                       "2 tasks are named 'Task-1'" in err[0] and
+                       all(i in err[0] for i in ids),
+                       "%s: TASK Task-1 names two tasks: an error naming both" % label,
+                       "status %d, stderr %r, Task-1s %r" % (amb.returncode, err, ids))
                 tmp = tempfile.mkdtemp(prefix="pyag-interp-core-")
                 try:
                     core = H.make_core(scen.pid, tmp, fe.root, fe.exe(python))
@@ -854,6 +864,134 @@ def run_interpreters(tap, fe):
 
 
 # ---------------------------------------------------------------------------
+# every thread, not only its tasks
+
+THREAD_REQUESTS = (["--format=json"], ["--format=threads"])
+
+
+def thread_report_outputs(fe, python, target):
+    """What fe prints for --format=json and --format=threads of one target:
+    ([json text, threads text], stderr, [errors]); a text is None when its
+    command failed (then each command is run on its own, to tell which)."""
+    try:
+        texts, stderr = fe.run_requests(python, list(THREAD_REQUESTS), **target)
+        return list(texts), stderr, []
+    except Exception:
+        pass
+    texts, stderr, errors = [], "", []
+    for r in THREAD_REQUESTS:
+        try:
+            t, err = fe.run_requests(python, [r], **target)
+            texts.append(t[0])
+            stderr += err
+        except Exception as e:
+            texts.append(None)
+            errors.append("%s: %s" % (" ".join(r), e))
+    return texts, stderr, errors
+
+
+def check_thread_target(tap, fe, python, kind, scen, truth, **target):
+    label = "%s %s thread_report %s" % (fe.kind, python, kind)
+    # the previous read stopped the process: see Scenario.wait_parked()
+    scen.wait_parked()
+    texts, stderr, errors = thread_report_outputs(fe, python, target)
+    for (req, text), check in zip(zip(THREAD_REQUESTS, texts), (
+            lambda t: P.check_json_threads(tap, label, t, truth, kind, pid=scen.pid),
+            lambda t: P.check_text_threads(tap, label, t, truth, scen.oracle))):
+        if text is None or not text.strip():
+            # the front end's error lines, not the debugger's chatter
+            said = [l for l in stderr.splitlines() if "py-async-graph" in l or
+                    l.startswith("error:")]
+            tap.ok(False, "%s: %s prints the report" % (label, req[0]),
+                   "\n".join(errors + said) or O.tail(stderr, 1500))
+        else:
+            check(text)
+
+
+def thread_syscalls(pid):
+    """Each thread's comm and /proc/PID/task/TID/syscall (its stack
+    pointer when blocked), for a diagnostic."""
+    lines = []
+    for tid in sorted(os.listdir("/proc/%d/task" % pid), key=int):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                sc = f.read().strip()
+        except OSError as e:
+            comm, sc = "?", str(e)
+        lines.append("%s %s: %s" % (tid, comm, sc))
+    return "\n".join(lines)
+
+
+def run_thread_report(tap, pythons):
+    """tests/scenarios/thread_report.py, read live and from a gcore by the
+    command, gdb and lldb: every thread's name and Python stack in
+    --format=json and --format=threads against the truth the process
+    wrote about itself (threads.json; see pyag_threads.py)."""
+    root = H.default_root()
+    fes = [F.FRONT_ENDS[k](root=root) for k in ("cli", "gdb", "lldb")]
+    for python in pythons:
+        if not H.python_available(python, root):
+            tap.skip("threads %s" % python, "no python%s" % python)
+            continue
+        usable = []
+        for fe in fes:
+            why = fe.unavailable_reason()
+            if why:
+                tap.skip("%s %s thread_report" % (fe.kind, python), why)
+            else:
+                usable.append(fe)
+        if not usable:
+            continue
+        # under the root: the core is made by the root filesystem's gdb
+        # (see pyag_harness.make_core() and core_lost_pages())
+        tmp = tempfile.mkdtemp(prefix="pyag-threads-core-",
+                               dir=os.path.join(root, "var/tmp") if root else None)
+        try:
+            with H.Scenario("thread_report", python=python, root=root) as scen:
+                truth = scen.threads
+                for fe in usable:
+                    check_thread_target(tap, fe, python, "live", scen, truth, pid=scen.pid)
+                if not H.find_gdb() and not (root and os.path.exists(root + "/usr/bin/gdb")):
+                    tap.skip("%s thread_report core" % python, "no gdb to make a core")
+                    continue
+                # seen once in the sid root filesystem (gdb 18), not again in
+                # many runs: one page of a thread stack lost.  A likely cause:
+                # the gcore's own stop and resume makes the loop threads'
+                # epoll_wait fail with EINTR and take the GIL, which may write
+                # a page of their C stack for the first time, after the core.
+                # The core is then made again once, the first loss printed.
+                for attempt in (1, 2):
+                    scen.wait_parked()
+                    core = H.make_core(scen.pid, tmp, root, usable[0].exe(python))
+                    if core is None:
+                        break
+                    lost = H.core_lost_pages(core, scen.pid)
+                    if not lost or attempt == 2:
+                        break
+                    tap.diag("%s thread_report: gcore lost pages (page, mapping) %s; "
+                             "threads:\n%s\nmaking it again" % (python, ", ".join(
+                                 "%#x %#x" % a for a in lost), thread_syscalls(scen.pid)))
+                    os.unlink(core)
+                if not tap.ok(core is not None, "%s thread_report: gcore" % python):
+                    continue
+                if not tap.ok(not lost, "%s thread_report: the core holds every page of "
+                              "the process's writable memory" % python,
+                              "zeros in the core, data in the process (page, mapping): "
+                              "%s\nthreads (tid, comm, /proc syscall: nr ... sp pc):\n%s\n"
+                              "the core checks are not run" % (", ".join(
+                                  "%#x %#x" % a for a in lost), thread_syscalls(scen.pid))):
+                    continue
+                for fe in usable:
+                    check_thread_target(tap, fe, python, "core", scen, truth, core=core)
+        except Exception as e:
+            tap.ok(False, "threads %s: runs" % python, e)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
 
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "cli"
@@ -869,6 +1007,13 @@ def main():
         return 0
     if os.environ.get("PYAG_QUICK"):
         tap.skip("integration (%s)" % kind, "PYAG_QUICK set")
+        tap.done()
+        return 0
+    if kind == "threads":
+        if not H.available():
+            tap.skip("thread report", H.unavailable_reason())
+        else:
+            run_thread_report(tap, os.environ.get("PYAG_PYTHONS", "3.14 3.15").split())
         tap.done()
         return 0
     fe = front_end("cli" if kind == "interpreters" else kind)

@@ -17,10 +17,18 @@ graph, parks every task, and then (through this module):
 For a loop blocked by a synchronous call, `finish_current()` does the same
 from inside the running task, on the source line of the blocking call.
 
+With `snapshot_with_threads()` instead of `snapshot_when_parked()`, the
+parent also writes the truth about every thread, DIR/threads.json, before
+DIR/ready: the Python stack of each thread (sys._current_frames(), sampled
+from a short-lived thread while the main thread is parked in its loop's
+select) and its threading name.
+
 See README.md in this directory for the oracle.json format.
 """
 
+import _thread
 import asyncio
+import dis
 import json
 import os
 import platform
@@ -33,12 +41,15 @@ import warnings
 
 _state = {"out": None, "scenario": None, "snapshot_scheduled": False,
           "interpreter": 0,   # this interpreter's id (concurrent.interpreters)
-          "part": None}       # in another interpreter: the file of its part
+          "part": None,       # in another interpreter: the file of its part
+          "thread_truth": False, "blocking": 0}
 _interpreters = []      # (coro_fn, thread name): run_interpreter_thread()
 _registry = []          # _LoopEntry, in registration order
 _started_threads = []   # (threading.Thread, _LoopEntry or None)
 _cycles = []            # declared cycles: lists of futures, awaiter first
 _keep = []              # objects kept alive on purpose (loops of exited threads...)
+_blocking = {}          # ident -> {"native_thread_id", "cpu_bound"}: threads
+                        # without a loop that called thread_blocking()
 _registry_lock = threading.Lock()
 
 
@@ -120,6 +131,28 @@ def start_thread(fn, *args, name=None):
     _keep.append(t)
     t.start()
     return t
+
+
+def start_raw_thread(fn, *args):
+    """Start a thread with _thread.start_new_thread: no threading.Thread
+    stands for it, so it is not in threading's registry (it has no name).
+    Nothing in it may call threading.current_thread(), which would register
+    a _DummyThread.  fn must call thread_blocking()."""
+    _thread.start_new_thread(fn, args)
+
+
+def thread_blocking(cpu_bound=False):
+    """Called by a thread that runs no loop, on the source line of the call
+    that blocks it for good:
+
+        _ = (_oracle.thread_blocking(), time.sleep(10**6))
+
+    or, with cpu_bound=True, right before the pure-Python loop it never
+    leaves (threads.json marks it: its innermost line changes).  The
+    snapshot counts it as parked."""
+    with _registry_lock:
+        _blocking[_thread.get_ident()] = {
+            "native_thread_id": _thread.get_native_id(), "cpu_bound": cpu_bound}
 
 
 def run_loop_thread(coro_fn, *args, name=None):
@@ -264,6 +297,9 @@ def _quiet(loop):
 
 
 def _threads_parked():
+    with _registry_lock:
+        if len(_blocking) < _state["blocking"]:
+            return False
     for t in _started_threads:
         if not t.is_alive():
             continue
@@ -272,7 +308,10 @@ def _threads_parked():
             for x in _registry:
                 if x.thread is t:
                     e = x
-        if e is None or not e.parked.is_set():
+            blocked = t.ident in _blocking
+        if e is None and not blocked:
+            return False
+        if e is not None and not e.parked.is_set():
             return False
     return True
 
@@ -311,6 +350,15 @@ def snapshot_when_parked():
         return
     _state["snapshot_scheduled"] = True
     when_settled(_snapshot)
+
+
+def snapshot_with_threads(blocking):
+    """snapshot_when_parked(), once `blocking` threads have also called
+    thread_blocking(); after the oracle and before DIR/ready, writes
+    DIR/threads.json (see README.md)."""
+    _state["thread_truth"] = True
+    _state["blocking"] = blocking
+    snapshot_when_parked()
 
 
 # ---------------------------------------------------------------------------
@@ -661,11 +709,12 @@ def _prepare():
     return entries, tasks, impls
 
 
-def _fork_and_write(prepared, running=None):
+def _fork_and_write(prepared, running=None, ready=True):
     """Fork once per oracle file; each child writes one; the parent waits
     for each, then writes DIR/ready (after the other interpreters' parts, if
-    any: see run_interpreter_thread()).  Exits the process if a child
-    failed.  running: (task, native_thread_id, [captured graph per file])."""
+    any: see run_interpreter_thread(); not when ready is false).  Exits the
+    process if a child failed.  running: (task, native_thread_id, [captured
+    graph per file])."""
     entries, tasks, impls = prepared
     threads = _threads_info(entries)
     pid = os.getpid()
@@ -703,8 +752,13 @@ def _fork_and_write(prepared, running=None):
             os._exit(3)
     if _interpreters:
         _merge_interpreters(paths[0], [filename for _, filename in impls])
+    if ready:
+        _write_ready()
+
+
+def _write_ready():
     with open(os.path.join(_state["out"], "ready"), "w") as f:
-        f.write("%d\n" % pid)
+        f.write("%d\n" % os.getpid())
 
 
 def _write_part():
@@ -728,11 +782,18 @@ def _snapshot():
         _write_part()
         return
     try:
-        _fork_and_write(_prepare())
+        _fork_and_write(_prepare(), ready=not _state["thread_truth"])
+        if _state["thread_truth"]:
+            _start_sampler()
+            return
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
         os._exit(3)
+    _print_ready()
+
+
+def _print_ready():
     print("ready: %d tasks written to %s" % (
         sum(len(asyncio.all_tasks(e.loop)) for e in _registry), _state["out"]),
         flush=True)
@@ -761,3 +822,195 @@ def finish_current():
         sys.stderr.flush()
         os._exit(3)
     print("ready: blocking thread %d" % threading.get_native_id(), flush=True)
+
+
+# ---------------------------------------------------------------------------
+# the thread truth (snapshot_with_threads): DIR/threads.json
+
+def _thread_frame(f):
+    """One frame of a thread's stack: the code's qualified name and file,
+    the frame's line, and the kind of its owner (a generator, coroutine or
+    async generator executing on the thread, or a plain function)."""
+    kind = ""
+    g = f.f_generator
+    if g is not None:
+        if hasattr(g, "cr_frame"):
+            kind = "async"
+        elif hasattr(g, "ag_frame"):
+            kind = "async generator"
+        else:
+            kind = "generator"
+    return {"function": f.f_code.co_qualname, "filename": f.f_code.co_filename,
+            "line": f.f_lineno, "kind": kind}
+
+
+def _loop_lines(code):
+    """The lines a thread spinning in `code` can be on: those of the
+    instructions inside its loops (from each backward jump to its target)."""
+    ins = list(dis.get_instructions(code))
+    lines = set()
+    for j in ins:
+        if j.opname.startswith("JUMP_BACKWARD") and j.jump_target is not None:
+            lines.update(i.line_number for i in ins
+                         if j.jump_target <= i.offset <= j.offset and i.line_number)
+    return sorted(lines)
+
+
+def _task_state(tid):
+    """The kernel's state letter of one of our threads (R, S, D...)."""
+    try:
+        with open("/proc/self/task/%d/stat" % tid) as f:
+            return f.read().rpartition(")")[2].split()[0]
+    except OSError:
+        return None
+
+
+def _os_threads():
+    return {int(x) for x in os.listdir("/proc/self/task")}
+
+
+def _sample_once(me):
+    """One sample of every thread but the sampler (ident `me`):
+    {ident: entry}.  Raises if a thread cannot be told apart exactly."""
+    frames = sys._current_frames()
+    registry = {t.ident: t for t in threading.enumerate()}
+    with _registry_lock:
+        blocking = dict(_blocking)
+        loops = {e.native_thread_id: hex(id(e.loop)) for e in _registry
+                 if e.thread.is_alive()}
+    main_ident = threading.main_thread().ident
+    res = {}
+    for ident, f in frames.items():
+        if ident == me:
+            continue
+        t = registry.get(ident)
+        b = blocking.get(ident)
+        if t is not None:
+            # the name a memory reader finds: threading._active[ident]._name
+            if threading._active.get(ident) is not t:
+                raise RuntimeError("thread %d is not in threading._active" % ident)
+            native, name = t.native_id, t._name
+        elif b is not None:
+            native, name = b["native_thread_id"], None
+        else:
+            raise RuntimeError("thread %d: neither in threading's registry nor "
+                               "registered with thread_blocking()" % ident)
+        stack = []
+        while f is not None:
+            stack.append(_thread_frame(f))
+            f = f.f_back
+        cpu = bool(b and b["cpu_bound"])
+        res[ident] = {"ident": ident, "native_thread_id": native, "name": name,
+                      "main": ident == main_ident, "loop": loops.get(native),
+                      "cpu_bound": cpu, "stack": stack}
+        if cpu:
+            code = frames[ident]
+            res[ident]["innermost_lines"] = _loop_lines(code.f_code)
+    del frames
+    # every thread of threading's registry has Python frames (it runs
+    # Thread._bootstrap): none is left out of the sample
+    missing = set(registry) - set(res) - {me}
+    if missing:
+        raise RuntimeError("threads without frames: %r" % sorted(missing))
+    return res
+
+
+def _in_select(entry):
+    top = entry["stack"][0] if entry["stack"] else None
+    return (top is not None and top["filename"].endswith("selectors.py")
+            and top["function"].rpartition(".")[2] == "select")
+
+
+def _settled(a, b):
+    """Two samples taken apart show the same parked process: the same
+    threads, every stack unchanged (the CPU-bound thread's functions
+    unchanged), each loop's thread in its selector, each blocked thread
+    asleep in the kernel."""
+    if set(a) != set(b):
+        return False
+    for ident, x in b.items():
+        y = a[ident]
+        if x["cpu_bound"]:
+            if [f["function"] for f in x["stack"]] != [f["function"] for f in y["stack"]]:
+                return False
+            continue
+        if x["stack"] != y["stack"]:
+            return False
+        if x["loop"] is not None and not _in_select(x):
+            return False
+        if _task_state(x["native_thread_id"]) != "S":
+            return False
+    return True
+
+
+def _sample_threads():
+    """In the sampler thread: wait until the process is parked, then write
+    DIR/threads.json atomically.  Returns the document."""
+    me = _thread.get_ident()
+    deadline = time.monotonic() + 60
+    prev = _sample_once(me)
+    while True:
+        time.sleep(0.05)
+        cur = _sample_once(me)
+        if _settled(prev, cur):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("the threads did not settle: %r" % cur)
+        prev = cur
+    threads = sorted(cur.values(), key=lambda t: (not t["main"], t["native_thread_id"]))
+    doc = {"scenario": _state["scenario"], "python": platform.python_version(),
+           "pid": os.getpid(), "threads": threads}
+    path = os.path.join(_state["out"], "threads.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    os.rename(tmp, path)
+    return doc
+
+
+def _start_sampler():
+    """From a callback of the main thread's loop: start the sampler thread
+    and return to the loop, which parks in its selector; the sampler hands
+    over to _sampler_done() through the loop."""
+    loop = asyncio.get_running_loop()
+    result = {}
+
+    def run():
+        try:
+            result["doc"] = _sample_threads()
+        except BaseException:
+            result["error"] = traceback.format_exc()
+        loop.call_soon_threadsafe(_sampler_done, sampler, result)
+
+    sampler = threading.Thread(target=run, name="pyag-thread-sampler", daemon=True)
+    sampler.start()
+
+
+def _sampler_done(sampler, result):
+    """In the main thread: join the sampler (its thread state is gone when
+    join returns), check that the process holds exactly the threads of
+    threads.json, and write DIR/ready."""
+    try:
+        sampler.join()
+        if "error" in result:
+            raise RuntimeError("thread sampler failed:\n" + result["error"])
+        threads = result["doc"]["threads"]
+        want = {t["native_thread_id"] for t in threads}
+        # the kernel may list the sampler's task a moment after join
+        deadline = time.monotonic() + 10
+        while _os_threads() != want:
+            if time.monotonic() > deadline:
+                raise RuntimeError("threads of the process %r, of threads.json %r"
+                                   % (sorted(_os_threads()), sorted(want)))
+            time.sleep(0.01)
+        idents = set(sys._current_frames())
+        if idents != {t["ident"] for t in threads}:
+            raise RuntimeError("Python threads %r, threads.json %r" % (
+                sorted(idents), sorted(t["ident"] for t in threads)))
+        _write_ready()
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(3)
+    _print_ready()

@@ -132,13 +132,22 @@ START_TEST(test_target_legacy)
 	ck_assert_uint_eq(t.runtime_addr, w.parent);
 	ck_assert_uint_eq(t.version_addr, version);
 	target_deinit(&t);
-	/* and its layout: the version is named */
+	/* its layout is the table's, with asyncio (from sys.modules) */
 	struct pyag_reader *r;
 	ck_assert_ptr_null(pyag_reader_create_callback(fake_read, w.py.m, &r));
 	struct pyag_layout l;
+	ck_assert_ptr_null(layout_from_table(r, version, &l));
+	ck_assert_str_eq(l.source, "built-in");
+	ck_assert(l.have_asyncio);
+	ck_assert_uint_eq(l.version, 0x030c01f0);
+	ck_assert_uint_eq(l.tstate_cframe, 56);
+	ck_assert_uint_eq(l.athread_tasks_head, 0);
+	/* a Py_Version the table has no column for: the version is named */
+	fake_w64(w.py.m, version, 0x030a0df0);
+	pyag_reader_invalidate(r);
 	struct pyag_error *err = layout_from_table(r, version, &l);
 	ck_assert_int_eq(pyag_error_code(err), PYAG_ERROR_VERSION);
-	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "Python 3.12.1 "));
+	ck_assert_ptr_nonnull(strstr(pyag_error_message(err), "Python 3.10.13 "));
 	pyag_error_destroy(err);
 	pyag_reader_destroy(r);
 	/* a Py_Version of 3.13 or later without a cookie: no interpreter */

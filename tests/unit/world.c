@@ -54,6 +54,14 @@ void build_world(struct world *w, uint64_t version)
 	fake_thread_tasks(py, list, 4);
 }
 
+int world_first_column(void)
+{
+	for (int c = 0; c < LAYOUT_NVERSIONS; c++)
+		if (layout_versions[c].asyncio_debug_size)
+			return c;
+	abort();  /* a bug in the table */
+}
+
 void walk_world(struct world *w, struct snapshot *snap)
 {
 	struct pyag_reader *r;

@@ -13,6 +13,10 @@ struct world {
 
 /* The world for an interpreter of the given PY_VERSION_HEX. */
 void build_world(struct world *w, uint64_t version);
+/* The first column of the layout table whose interpreters keep task lists
+ * (3.14 and later): the synthetic world is one of those. */
+#define WORLD_FIRST_COLUMN world_first_column()
+int world_first_column(void);
 /* The version the API tests use. */
 #define WORLD_VERSION 0x030e0af0ull
 
