@@ -75,8 +75,9 @@ class FrontEnd:
         self.root = root
 
     def exe(self, python):
-        """The interpreter's executable, as seen from here."""
-        return (self.root or "") + "/usr/bin/python" + python
+        """The interpreter's executable, as seen from here (a spec: "3.14",
+        "pyenv:3.12")."""
+        return H.python_executable(python, self.root)
 
     def unavailable_reason(self):
         """Why this front end cannot run here, or None."""
@@ -271,8 +272,8 @@ class Lldb(FrontEnd):
     def target_args(self, python, pid=None, core=None, modules=False):
         """lldb's arguments for a target, in another root filesystem too."""
         args = []
-        if self.root:
-            root = self.root
+        root = H.python_root(python, self.root) if python else self.root
+        if root:
             args += ["-O", "settings set target.debug-file-search-paths %s/usr/lib/debug"
                      % root, "-O", "platform select host --sysroot %s" % root]
             if modules:
