@@ -922,19 +922,30 @@ static void walk_module_tasks(struct walker *w, uint64_t interp, int64_t id,
 }
 
 /* Edges rebuilt where 3.14 records them (future_add_to_awaited_by). */
+struct edge {
+	uint32_t child;
+	uint32_t seq;           /* the order found */
+	uint64_t awaiter;
+};
+
 struct edges {
-	struct { uint32_t child; uint64_t awaiter; } *v;
+	struct edge *v;
 	size_t n, cap;
 };
+
+static int cmp_edge(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+	if (x->child != y->child)
+		return x->child < y->child ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
 
 static void edge_add(struct walker *w, struct edges *e, uint64_t child, uint64_t awaiter)
 {
 	long idx = snapshot_find(w->snap, child);
-	if (idx < 0 || !awaiter || child == awaiter)
+	if (idx < 0 || !awaiter || child == awaiter || e->n >= UINT32_MAX)
 		return;
-	for (size_t i = 0; i < e->n; i++)
-		if (e->v[i].child == (uint32_t)idx && e->v[i].awaiter == awaiter)
-			return;  /* (few edges per child: a linear check) */
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? 2 * e->cap : 64;
 		void *v = realloc(e->v, cap * sizeof(*e->v));
@@ -946,6 +957,7 @@ static void edge_add(struct walker *w, struct edges *e, uint64_t child, uint64_t
 		e->cap = cap;
 	}
 	e->v[e->n].child = (uint32_t)idx;
+	e->v[e->n].seq = (uint32_t)e->n;
 	e->v[e->n].awaiter = awaiter;
 	e->n++;
 }
@@ -1129,22 +1141,25 @@ static void rebuild_edges(struct walker *w)
 		}
 	}
 	u64map_deinit(&waiter_task);
-	/* group by child, in the order found */
-	for (size_t i = 0; i < e.n; i++) {
+	/* by child, in the order found; an edge found twice counts once */
+	if (e.n > 1)
+		qsort(e.v, e.n, sizeof(*e.v), cmp_edge);
+	for (size_t i = 0, end; i < e.n; i = end) {
+		for (end = i; end < e.n && e.v[end].child == e.v[i].child; end++)
+			;
 		struct task_rec *t = &snap->tasks[e.v[i].child];
-		if (t->awaited_by)
-			continue;
-		uint32_t count = 0;
-		for (size_t k = i; k < e.n; k++)
-			count += e.v[k].child == e.v[i].child;
-		t->awaited_by = arena_alloc(&snap->mem, count * sizeof(uint64_t));
+		t->awaited_by = arena_alloc(&snap->mem, (end - i) * sizeof(uint64_t));
 		if (!t->awaited_by) {
 			snapshot_nomem(snap, "awaited-by edges");
 			break;
 		}
-		for (size_t k = i; k < e.n; k++)
-			if (e.v[k].child == e.v[i].child)
+		for (size_t k = i; k < end; k++) {
+			bool dup = false;
+			for (uint32_t j = 0; j < t->nawaited_by && !dup; j++)
+				dup = t->awaited_by[j] == e.v[k].awaiter;
+			if (!dup)
 				t->awaited_by[t->nawaited_by++] = e.v[k].awaiter;
+		}
 	}
 	free(e.v);
 }
