@@ -101,7 +101,8 @@ struct pyag_error *pyag_error_create(enum pyag_error_code code,
 struct pyag_error *pyag_error_fault(uint64_t address, size_t size) HIDDEN;
 /* "out of memory (WHAT)": what was being built when memory ran out. */
 struct pyag_error *pyag_error_nomem(const char *what) HIDDEN;
-/* Prepend context: "CONTEXT: old message". Consumes and returns err. */
+/* Prepend context: "CONTEXT: old message". Consumes err; returns it, or
+ * the out-of-memory error when the longer message cannot be made. */
 struct pyag_error *pyag_error_wrap(struct pyag_error *err, const char *fmt, ...)
 	PRINTF_LIKE(2, 3) HIDDEN;
 struct pyag_error *pyag_error_errno(int errnum, const char *fmt, ...)

@@ -79,13 +79,16 @@ struct pyag_error *pyag_error_wrap(struct pyag_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vasprintf(&ctx, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return err;  /* keep the original message */
-	char *msg;
-	if (asprintf(&msg, "%s: %s", ctx, err->message) >= 0) {
-		free(err->message);
-		err->message = msg;
+	char *msg = NULL;
+	if (n < 0 || asprintf(&msg, "%s: %s", ctx, err->message) < 0) {
+		/* no message without its context: out of memory is the error */
+		if (n >= 0)
+			free(ctx);
+		pyag_error_destroy(err);
+		return &pyag_enomem;
 	}
+	free(err->message);
+	err->message = msg;
 	free(ctx);
 	return err;
 }
