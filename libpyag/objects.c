@@ -470,17 +470,25 @@ static struct pyag_error *dict_view_each(struct walker *w, const struct dict_vie
 	return NULL;
 }
 
+/* The type of the object at obj and its tp_flags. */
+static struct pyag_error *type_and_flags(struct walker *w, uint64_t obj, const char *what,
+					 uint64_t *type, uint64_t *flags)
+{
+	struct pyag_error *err = reader_read_u64(w->r, obj + w->l->obj_type, type);
+	if (!err)
+		err = reader_read_u64(w->r, *type + w->l->type_flags, flags);
+	return err ? pyag_error_wrap(err, "%s 0x%llx", what, (unsigned long long)obj) : NULL;
+}
+
 /* Open the dict object at dict. */
 static struct pyag_error *dict_open(struct walker *w, uint64_t dict,
 				    struct dict_view *v)
 {
 	const struct pyag_layout *l = w->l;
 	uint64_t type, flags;
-	struct pyag_error *err = reader_read_u64(w->r, dict + l->obj_type, &type);
-	if (!err)
-		err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	struct pyag_error *err = type_and_flags(w, dict, "dict", &type, &flags);
 	if (err)
-		return pyag_error_wrap(err, "dict 0x%llx", (unsigned long long)dict);
+		return err;
 	if (!(flags & l->type_flag_dict))
 		return pyag_error_create(PYAG_ERROR_CORRUPT, "0x%llx is not a dict",
 					 (unsigned long long)dict);
@@ -549,11 +557,9 @@ struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
 	const struct pyag_layout *l = w->l;
 	*ret = 0;
 	uint64_t type, flags;
-	struct pyag_error *err = reader_read_u64(w->r, obj + l->obj_type, &type);
-	if (!err)
-		err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	struct pyag_error *err = type_and_flags(w, obj, "object", &type, &flags);
 	if (err)
-		return pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj);
+		return err;
 	uint64_t dict = 0;
 	if (flags & l->type_flag_managed_dict) {
 		err = reader_read_u64(w->r, obj + (uint64_t)(int64_t)l->managed_dict_offset,
@@ -691,11 +697,9 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 	const struct pyag_layout *l = w->l;
 	uint64_t type, flags;
 	*n_ret = 0;
-	struct pyag_error *err = reader_read_u64(w->r, obj + l->obj_type, &type);
-	if (!err)
-		err = reader_read_u64(w->r, type + l->type_flags, &flags);
+	struct pyag_error *err = type_and_flags(w, obj, "sequence", &type, &flags);
 	if (err)
-		return pyag_error_wrap(err, "sequence 0x%llx", (unsigned long long)obj);
+		return err;
 	/* Py_TPFLAGS_LIST_SUBCLASS, Py_TPFLAGS_TUPLE_SUBCLASS */
 	bool list = flags & (1ull << 25), tuple = flags & (1ull << 26);
 	if (!list && !tuple)

@@ -992,49 +992,7 @@ static size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out)
 	return n;
 }
 
-/* Whether obj is a function (or, method: a bound method whose function
- * is) with the qualified name qualname; *self_ret: the method's self. */
-static bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
-			   bool method, uint64_t *self_ret)
-{
-	const struct pyag_layout *l = w->l;
-	uint64_t func = obj;
-	if (method) {
-		if (!reader_try_read(w->r, obj + l->method_func, &func, 8) ||
-		    !reader_try_read(w->r, obj + l->method_self, self_ret, 8))
-			return false;
-	}
-	uint64_t type, name_ptr, qn;
-	char tname[16];
-	if (!reader_try_read(w->r, func + l->obj_type, &type, 8) ||
-	    !reader_try_read(w->r, type + l->type_name, &name_ptr, 8))
-		return false;
-	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, tname, sizeof(tname));
-	if (err) {
-		pyag_error_destroy(err);
-		return false;
-	}
-	if (strcmp(tname, "function") != 0)
-		return false;
-	if (method) {
-		/* the object itself must be a bound method */
-		if (!reader_try_read(w->r, obj + l->obj_type, &type, 8) ||
-		    !reader_try_read(w->r, type + l->type_name, &name_ptr, 8) ||
-		    (err = reader_read_cstr(w->r, name_ptr, tname, sizeof(tname)))) {
-			pyag_error_destroy(err);
-			return false;
-		}
-		if (strcmp(tname, "method") != 0)
-			return false;
-	}
-	bool eq = false;
-	if (!reader_try_read(w->r, func + l->func_qualname, &qn, 8))
-		return false;
-	err = str_equals(w, qn, qualname, &eq);
-	pyag_error_destroy(err);
-	return eq;
-}
-
+/* Whether the type of obj is named name. */
 static bool type_named(struct walker *w, uint64_t obj, const char *name)
 {
 	uint64_t type, name_ptr;
@@ -1048,6 +1006,25 @@ static bool type_named(struct walker *w, uint64_t obj, const char *name)
 		return false;
 	}
 	return strcmp(buf, name) == 0;
+}
+
+/* Whether obj is a function (or, method: a bound method whose function
+ * is) with the qualified name qualname; *self_ret: the method's self. */
+static bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
+			   bool method, uint64_t *self_ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t func = obj, qn;
+	if (method && (!type_named(w, obj, "method") ||
+		       !reader_try_read(w->r, obj + l->method_func, &func, 8) ||
+		       !reader_try_read(w->r, obj + l->method_self, self_ret, 8)))
+		return false;
+	if (!type_named(w, func, "function") ||
+	    !reader_try_read(w->r, func + l->func_qualname, &qn, 8))
+		return false;
+	bool eq = false;
+	pyag_error_destroy(str_equals(w, qn, qualname, &eq));
+	return eq;
 }
 
 /* gather(): every child of a _GatheringFuture (through nested ones) is
