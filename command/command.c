@@ -221,6 +221,16 @@ struct pyag_error *pyag_command_run(struct pyag_session *s, int argc, char *cons
 		ro.has_limit = 1;
 		ro.limit = co.default_limit;
 	}
+	if (o.waiting && (ro.format == PYAG_FORMAT_CALLGRAPH || ro.format == PYAG_FORMAT_LOOPS))
+		return pyag_error_format(PYAG_ERROR_USAGE,
+					 "--waiting applies to the tree, threads, table, csv, "
+					 "dot and json formats (callgraph prints what "
+					 "asyncio.format_call_graph() prints)");
+	ro.waiting = o.waiting;
+	/* json and loops always show what tasks wait on */
+	if ((err = pyag_session_set_waiting(s, o.waiting || ro.format == PYAG_FORMAT_JSON ||
+						       ro.format == PYAG_FORMAT_LOOPS)))
+		return err;
 	ro.native_thread_id = o.has_thread ? o.thread : 0;
 	ro.name_glob = o.name_glob;
 	ro.styled_write = co.styled_write;

@@ -25,6 +25,7 @@ struct options {
 	long limit;
 	bool current;
 	bool stats;
+	bool waiting;           /* --waiting */
 	bool help;
 	const char *task;       /* address or name, or NULL */
 	bool has_thread;

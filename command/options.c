@@ -21,6 +21,13 @@ static const char usage[] =
 "                       json: machine-readable (schema 1); dot: Graphviz\n"
 "                       threads: every thread's state and Python stack\n"
 "                       (like a traceback), then its tasks\n"
+"                       loops: every event loop: running or not, ready\n"
+"                       callbacks, timers, file descriptors, and whether\n"
+"                       anything could wake its tasks\n"
+"  --waiting            also what each task waits on (the Event, Lock, Queue,\n"
+"                       timer, socket... and its state): a line under each\n"
+"                       task (tree, threads), a column (table, csv), nodes\n"
+"                       (dot); json always has it\n"
 "  --limit=N            cut every call stack to |N| entries (N > 0 keeps the\n"
 "                       outermost, N < 0 the innermost, 0 prints none)\n"
 "  --current            the task running on the selected thread, with its\n"
@@ -105,6 +112,10 @@ struct pyag_error *options_parse(int argc, char *const argv[], struct options *o
 		}
 		if (strcmp(arg, "--stats") == 0) {
 			o->stats = true;
+			continue;
+		}
+		if (strcmp(arg, "--waiting") == 0) {
+			o->waiting = true;
 			continue;
 		}
 		if ((err = option_value(argc, argv, &i, "--format", &v)))

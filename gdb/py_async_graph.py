@@ -169,10 +169,10 @@ class PyAsyncGraph(gdb.Command):
         m = re.fullmatch(r"--format=(\w*)", token)
         if m:
             candidates = ["--format=" + f for f in
-                          ("tree", "callgraph", "table", "csv", "json", "dot", "threads")]
+                          ("tree", "callgraph", "table", "csv", "json", "dot", "threads", "loops")]
         else:
             candidates = ["--format=", "--limit=", "--current", "--thread=",
-                          "--name=", "--task=", "--stats", "--layout=", "--help"]
+                          "--name=", "--task=", "--stats", "--waiting", "--layout=", "--help"]
             if token.startswith("--layout="):
                 candidates = ["--layout=" + v for v in ("auto", "offsets", "dwarf")]
         cut = len(token) - len(word)
@@ -290,9 +290,11 @@ def _help_text():
             "  py-async-graph --format=callgraph    format_call_graph() of every task\n"
             "  py-async-graph 0x7ffff7a1b2c0        one task and who awaits it\n"
             "  py-async-graph --current             the running task of this thread\n"
-            "  py-async-graph --format=threads      every thread: state, Python stack, tasks\n\n"
+            "  py-async-graph --format=threads      every thread: state, Python stack, tasks\n"
+            "  py-async-graph --waiting             what each task waits on (lock, queue...)\n"
+            "  py-async-graph --format=loops        every event loop: timers, fds, deadlock?\n\n"
             "Settings (used when the option is not given):\n"
-            "  set py-async-graph format FORMAT     tree, callgraph, table, csv, json, dot, threads\n"
+            "  set py-async-graph format FORMAT     tree, callgraph, table, csv, json, dot, threads, loops\n"
             "  set py-async-graph limit N|unlimited\n\n")
     if pyag is not None:
         return head + pyag.command_usage()
@@ -314,7 +316,7 @@ class _FormatParameter(gdb.Parameter):
 
     def __init__(self):
         super().__init__("py-async-graph format", gdb.COMMAND_DATA, gdb.PARAM_ENUM,
-                         ["tree", "callgraph", "table", "csv", "json", "dot", "threads"])
+                         ["tree", "callgraph", "table", "csv", "json", "dot", "threads", "loops"])
         self.value = "tree"
 
     def get_show_string(self, value):

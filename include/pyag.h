@@ -42,12 +42,12 @@ extern "C" {
 #endif
 
 /* The interface version of this header: bumped when the ABI changes. */
-#define PYAG_API_VERSION 3
+#define PYAG_API_VERSION 4
 #define PYAG_VERSION_MAJOR 0
 #define PYAG_VERSION_MINOR 2
 #define PYAG_VERSION_PATCH 0
 
-/* The library's version ("0.3.0") and the API version it implements. */
+/* The library's version ("0.4.0") and the API version it implements. */
 PYAG_EXPORT const char *pyag_version(void);
 PYAG_EXPORT int pyag_api_version(void);
 
@@ -197,6 +197,11 @@ PYAG_EXPORT struct pyag_error *pyag_session_set_mappings(struct pyag_session *s,
 PYAG_EXPORT struct pyag_error *pyag_session_set_trace(struct pyag_session *s,
 						      pyag_trace_fn *fn, void *arg);
 
+/* Also capture what each task waits on (pyag_graph_awaiting) and the
+ * event loops (pyag_graph_loop): 1, or 0 (the default: the graph only).
+ * API version 4. */
+PYAG_EXPORT struct pyag_error *pyag_session_set_waiting(struct pyag_session *s, int on);
+
 /* Bounds on what a capture takes from (possibly corrupt) memory. */
 enum pyag_limit {
 	PYAG_LIMIT_TASKS = 0,       /* tasks and futures, per list and in all */
@@ -342,6 +347,107 @@ PYAG_EXPORT size_t pyag_graph_num_cycles(const struct pyag_graph *g);
 PYAG_EXPORT size_t pyag_graph_cycle_length(const struct pyag_graph *g, size_t c);
 PYAG_EXPORT size_t pyag_graph_cycle_task(const struct pyag_graph *g, size_t c, size_t k);
 
+/* ---- what a task waits on, and the event loops (API version 4) ----------- */
+
+enum pyag_await_kind {
+	PYAG_AWAIT_NONE = 0,        /* not blocked (running, ready), or not captured */
+	PYAG_AWAIT_UNKNOWN,         /* a future nothing known owns */
+	PYAG_AWAIT_TASK,            /* another task */
+	PYAG_AWAIT_FUTURE,          /* a plain future */
+	PYAG_AWAIT_GATHER,          /* gather() */
+	PYAG_AWAIT_SHIELD,          /* shield(): the object is the inner future */
+	PYAG_AWAIT_EVENT,
+	PYAG_AWAIT_LOCK,
+	PYAG_AWAIT_SEMAPHORE,       /* Semaphore, BoundedSemaphore */
+	PYAG_AWAIT_CONDITION,
+	PYAG_AWAIT_QUEUE,           /* Queue, PriorityQueue, LifoQueue: get or put */
+	PYAG_AWAIT_BARRIER,
+	PYAG_AWAIT_SLEEP,           /* asyncio.sleep(): the loop's timer */
+	PYAG_AWAIT_TIMEOUT,         /* a timer that ends the wait (3.11 wait_for) */
+	PYAG_AWAIT_TASKGROUP,       /* TaskGroup.__aexit__: its tasks */
+	PYAG_AWAIT_EXECUTOR,        /* run_in_executor(), to_thread() */
+	PYAG_AWAIT_STREAM,          /* a stream's read or drain */
+	PYAG_AWAIT_SOCKET,          /* loop.sock_recv(), sock_accept(), ... */
+	PYAG_AWAIT_SUBPROCESS,      /* Process.wait() */
+};
+/* "none", "unknown", "task", ... as JSON's "kind". */
+PYAG_EXPORT const char *pyag_await_kind_name(enum pyag_await_kind kind);
+
+struct pyag_awaiting {
+	size_t size;                /* sizeof(struct pyag_awaiting) */
+	enum pyag_await_kind kind;
+	uint64_t future;            /* the future the task is blocked on */
+	uint64_t object;            /* what owns it (the Event, Lock, Queue...) */
+	const char *type;           /* its type, "asyncio.locks.Event" */
+	size_t num_state;           /* pyag_graph_awaiting_state */
+};
+#define PYAG_INIT_AWAITING { sizeof(struct pyag_awaiting), 0, 0, 0, 0, 0 }
+
+enum pyag_value_type {
+	PYAG_VALUE_NULL = 0,
+	PYAG_VALUE_BOOL,            /* integer: 0 or 1 */
+	PYAG_VALUE_INT,
+	PYAG_VALUE_FLOAT,
+	PYAG_VALUE_STRING,
+};
+
+struct pyag_value {
+	size_t size;                /* sizeof(struct pyag_value) */
+	const char *key;            /* "locked", "waiters", "deadline"... */
+	enum pyag_value_type type;
+	int64_t integer;
+	double real;
+	const char *string;
+};
+#define PYAG_INIT_VALUE { sizeof(struct pyag_value), 0, 0, 0, 0, 0 }
+
+/* What task i waits on: kind PYAG_AWAIT_NONE when it is not blocked or
+ * the capture did not look (pyag_session_set_waiting). */
+PYAG_EXPORT struct pyag_error *pyag_graph_awaiting(const struct pyag_graph *g, size_t i,
+						   struct pyag_awaiting *ret);
+/* The k-th item of its state. */
+PYAG_EXPORT struct pyag_error *pyag_graph_awaiting_state(const struct pyag_graph *g,
+							 size_t i, size_t k,
+							 struct pyag_value *ret);
+
+struct pyag_loop {
+	size_t size;                /* sizeof(struct pyag_loop) */
+	uint64_t address;
+	int64_t interpreter;
+	uint64_t native_thread_id;  /* the thread it runs on, 0: none */
+	const char *type;           /* "asyncio.unix_events._UnixSelectorEventLoop" */
+	int readable;               /* 0: its internals are not known (uvloop) */
+	int running;
+	int closed;
+	long ready;                 /* callbacks ready to run */
+	long timers;                /* scheduled timers not cancelled */
+	int has_deadline;           /* the next timer's deadline (loop.time()) */
+	double next_deadline;
+	int has_remaining;          /* live: how long until it */
+	double remaining;
+	size_t num_tasks;           /* pending tasks of this loop */
+	size_t num_fds;             /* pyag_graph_loop_fd */
+	int can_wake;               /* 0: nothing could wake its tasks */
+};
+#define PYAG_INIT_LOOP { sizeof(struct pyag_loop), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+			 0, 0, 0 }
+
+struct pyag_loop_fd {
+	size_t size;                /* sizeof(struct pyag_loop_fd) */
+	int fd;
+	const char *reader;         /* the callback's qualified name, NULL: none */
+	const char *writer;
+};
+#define PYAG_INIT_LOOP_FD { sizeof(struct pyag_loop_fd), 0, 0, 0 }
+
+/* The event loops (captured with pyag_session_set_waiting): those threads
+ * run, then those of tasks no thread runs. */
+PYAG_EXPORT size_t pyag_graph_num_loops(const struct pyag_graph *g);
+PYAG_EXPORT struct pyag_error *pyag_graph_loop(const struct pyag_graph *g, size_t i,
+					       struct pyag_loop *ret);
+PYAG_EXPORT struct pyag_error *pyag_graph_loop_fd(const struct pyag_graph *g, size_t i,
+						  size_t k, struct pyag_loop_fd *ret);
+
 enum pyag_warning_code {
 	PYAG_WARNING_UNREADABLE = 1, /* an object could not be read */
 	PYAG_WARNING_CORRUPT,        /* an object or list is inconsistent */
@@ -410,6 +516,7 @@ enum pyag_format {
 	PYAG_FORMAT_DOT,            /* Graphviz */
 	PYAG_FORMAT_THREADS,        /* every thread: state, Python stack, tasks
 				     * (API version 3) */
+	PYAG_FORMAT_LOOPS,          /* every event loop (API version 4) */
 };
 
 struct pyag_render_options {
@@ -426,9 +533,12 @@ struct pyag_render_options {
 	/* When set, output goes here with its styles instead of to write. */
 	pyag_styled_write_fn *styled_write;
 	void *styled_arg;
+	/* since API version 4: show what each task waits on (tree, table,
+	 * csv, dot, threads; json always has it when captured) */
+	int waiting;
 };
 #define PYAG_INIT_RENDER_OPTIONS \
-	{ sizeof(struct pyag_render_options), PYAG_FORMAT_TREE, 0, 0, PYAG_NONE, 0, 0, 0, 0 }
+	{ sizeof(struct pyag_render_options), PYAG_FORMAT_TREE, 0, 0, PYAG_NONE, 0, 0, 0, 0, 0 }
 
 /*
  * Render g. PYAG_ERROR_NOT_FOUND when the selection holds no task (every

@@ -302,7 +302,12 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 			sb_puts(sb, k ? ", " : "");
 			json_addr(sb, t->awaited_by[k]);
 		}
-		sb_puts(sb, "]}");
+		sb_putc(sb, ']');
+		if (snap->waiting) {
+			sb_puts(sb, ", \"awaiting\": ");
+			format_awaiting_json(sb, t->awaiting);
+		}
+		sb_putc(sb, '}');
 	}
 	sb_puts(sb, "],\n \"cycles\": [");
 	for (size_t c = 0; c < g->ncycles; c++) {
@@ -313,7 +318,13 @@ void format_json(struct strbuf *sb, const struct render_ctx *ctx)
 		}
 		sb_putc(sb, ']');
 	}
-	sb_puts(sb, "],\n \"warnings\": [");
+	sb_puts(sb, "],\n ");
+	if (snap->waiting) {
+		sb_puts(sb, "\"loops\": ");
+		format_loops_json(sb, ctx);
+		sb_puts(sb, ",\n ");
+	}
+	sb_puts(sb, "\"warnings\": [");
 	for (size_t i = 0; i < snap->nwarnings; i++) {
 		sb_puts(sb, i ? ", " : "");
 		json_string(sb, snap->warnings[i].message);
@@ -436,7 +447,7 @@ static void interpreter_header(struct strbuf *sb, int64_t id, bool first)
 
 static void tree_line(struct strbuf *sb, const struct tree *tr,
 		      const struct snapshot *snap, const char *prefix, size_t plen,
-		      bool last, uint32_t node, bool back_edge)
+		      bool last, uint32_t node, bool back_edge, bool waiting)
 {
 	const struct tnode *nd = &tr->nodes[node];
 	sb_append(sb, prefix, plen);
@@ -458,12 +469,29 @@ static void tree_line(struct strbuf *sb, const struct tree *tr,
 	if (back_edge)
 		sb_puts(sb, "  <- await cycle");
 	sb_putc(sb, '\n');
+	const struct task_rec *t = nd->is_task ? &snap->tasks[nd->task] : NULL;
+	if (waiting && !back_edge && t && t->is_task) {
+		/* --waiting: what it is blocked on, at its children's indent */
+		sb_append(sb, prefix, plen);
+		sb_puts(sb, last ? "    " : "│   ");
+		/* the children's branch goes on past it */
+		sb_puts(sb, nd->first_edge ? "│   " : "    ");
+		if (t->awaiting) {
+			sb_puts(sb, "waits on ");
+			format_awaiting_text(sb, snap, t->awaiting);
+		} else {
+			sb_puts(sb, !snap->waiting ? "waits on ?" : t->running ? "running"
+								     : "ready to run");
+		}
+		sb_putc(sb, '\n');
+	}
 }
 
 /* Draw the subtree under root; a task node already on the path is a back
  * edge: drawn and marked, not entered. */
 static void tree_render(struct strbuf *sb, struct tree *tr,
-			const struct snapshot *snap, uint32_t root, bool *on_path)
+			const struct snapshot *snap, uint32_t root, bool *on_path,
+			bool waiting)
 {
 	struct item { uint32_t node; uint32_t next_edge; size_t plen; };
 	size_t cap = 64, sp = 0;
@@ -474,7 +502,7 @@ static void tree_render(struct strbuf *sb, struct tree *tr,
 		sb->failed = true;
 		return;
 	}
-	tree_line(sb, tr, snap, "", 0, true, root, false);
+	tree_line(sb, tr, snap, "", 0, true, root, false, waiting);
 	tr->nodes[root].rendered = true;
 	if (tr->nodes[root].is_task)
 		on_path[tr->nodes[root].task] = true;
@@ -496,7 +524,7 @@ static void tree_render(struct strbuf *sb, struct tree *tr,
 		prefix.len = it->plen;
 		const struct tnode *cn = &tr->nodes[child];
 		bool back = cn->is_task && on_path[cn->task];
-		tree_line(sb, tr, snap, prefix.data, prefix.len, last, child, back);
+		tree_line(sb, tr, snap, prefix.data, prefix.len, last, child, back, waiting);
 		if (back)
 			continue;
 		tr->nodes[child].rendered = true;
@@ -540,14 +568,14 @@ void format_tree(struct strbuf *sb, const struct render_ctx *ctx)
 		for (size_t i = 0; i < tr.n; i++)
 			if (tr.nodes[i].is_task && !tr.is_child[i] &&
 			    snap->tasks[tr.nodes[i].task].interp_id == ids[k])
-				tree_render(sb, &tr, snap, (uint32_t)i, on_path);
+				tree_render(sb, &tr, snap, (uint32_t)i, on_path, ctx->ro->waiting);
 	}
 	free(ids);
 	/* await cycles are reachable from no root: draw them from their
 	 * first task in record order */
 	for (size_t i = 0; i < tr.n; i++)
 		if (tr.nodes[i].is_task && !tr.nodes[i].rendered)
-			tree_render(sb, &tr, snap, (uint32_t)i, on_path);
+			tree_render(sb, &tr, snap, (uint32_t)i, on_path, ctx->ro->waiting);
 	bool cycle_header = false;
 	for (size_t c = 0; c < ctx->graph->ncycles; c++) {
 		/* the cycles the selection shows a task of */
@@ -726,16 +754,23 @@ static void csv_field(struct strbuf *sb, const char *s, bool last)
 	sb_putc(sb, last ? '\n' : ',');
 }
 
-static void table_row(struct strbuf *sb, bool csv, const char *const cols[7])
+/* The columns of ps, and with --waiting an eighth: what the task waits on. */
+#define TABLE_COLS 8
+
+static void table_row(struct strbuf *sb, bool csv, const char *const cols[TABLE_COLS],
+		      int ncols)
 {
-	static const size_t widths[7] = { 10, 20, 20, 50, 50, 15, 15 };
-	for (int c = 0; c < 7; c++) {
+	static const size_t widths[TABLE_COLS] = { 10, 20, 20, 50, 50, 15, 15, 0 };
+	for (int c = 0; c < ncols; c++) {
 		if (csv) {
-			csv_field(sb, cols[c], c == 6);
+			csv_field(sb, cols[c], c == ncols - 1);
 		} else {
 			if (c)
 				sb_putc(sb, ' ');
-			put_padded(sb, cols[c], widths[c]);
+			if (widths[c])
+				put_padded(sb, cols[c], widths[c]);
+			else
+				sb_puts(sb, cols[c]);
 		}
 	}
 	if (!csv)
@@ -754,9 +789,22 @@ static void table_task_rows(struct strbuf *sb, const struct render_ctx *ctx,
 	stack->len = 0;
 	sb_puts(stack, "");
 	stack_names(stack, ctx, t);
+	int ncols = ctx->ro->waiting ? 8 : 7;
+	struct strbuf waits;
+	sb_init(&waits);
+	sb_puts(&waits, "");
+	if (ctx->ro->waiting && t->awaiting)
+		format_awaiting_text(&waits, snap, t->awaiting);
+	else if (ctx->ro->waiting)
+		sb_puts(&waits, !snap->waiting ? "?" : t->running ? "running" : "ready to run");
+	if (waits.failed)
+		sb->failed = true;
+	const char *wcol = waits.data ? waits.data : "";
 	if (!t->nawaited_by) {
-		const char *cols[7] = { tid, id, t->name, stack->data, "", "", "0x0" };
-		table_row(sb, csv, cols);
+		const char *cols[TABLE_COLS] = { tid, id, t->name, stack->data, "", "", "0x0",
+						 wcol };
+		table_row(sb, csv, cols, ncols);
+		sb_deinit(&waits);
 		return;
 	}
 	for (uint32_t k = 0; k < t->nawaited_by; k++) {
@@ -770,18 +818,21 @@ static void table_task_rows(struct strbuf *sb, const struct render_ctx *ctx,
 				aname = snap->tasks[p].name;
 		}
 		snprintf(aid, sizeof(aid), "0x%llx", (unsigned long long)t->awaited_by[k]);
-		const char *cols[7] = { tid, id, t->name, stack->data, chain->data, aname, aid };
-		table_row(sb, csv, cols);
+		const char *cols[TABLE_COLS] = { tid, id, t->name, stack->data, chain->data,
+						 aname, aid, wcol };
+		table_row(sb, csv, cols, ncols);
 	}
+	sb_deinit(&waits);
 }
 
 void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 {
 	const struct snapshot *snap = ctx->snap;
-	static const char *const header[7] = {
+	static const char *const header[TABLE_COLS] = {
 		"tid", "task id", "task name", "coroutine stack", "awaiter chain",
-		"awaiter name", "awaiter id",
+		"awaiter name", "awaiter id", "waits on",
 	};
+	int ncols = ctx->ro->waiting ? 8 : 7;
 	/* the rows of each interpreter in turn, by id; when there are several,
 	 * a table under each one's name (not CSV: one header, one table) */
 	size_t nids;
@@ -794,7 +845,7 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv)
 		if (headers)
 			interpreter_header(sb, ids[pass], pass == 0);
 		if (headers || pass == 0) {
-			table_row(sb, csv, header);
+			table_row(sb, csv, header, ncols);
 			if (!csv) {
 				sb_pad(sb, '-', 180);
 				sb_putc(sb, '\n');
@@ -912,6 +963,8 @@ void format_dot(struct strbuf *sb, const struct render_ctx *ctx)
 				  red ? " [color=red, penwidth=2, label=\"cycle\"]" : "");
 		}
 	}
+	if (ctx->ro->waiting)
+		format_dot_awaiting(sb, ctx);
 	sb_puts(sb, "}\n");
 }
 

@@ -25,6 +25,14 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv) HID
 void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_stats(struct strbuf *sb, const struct snapshot *snap,
 		  const struct graph *g) HIDDEN;
+/* What a task waits on and the loops (format_waiting.c): JSON values,
+ * the one-line text of --waiting, dot's nodes, the loops format. */
+void format_awaiting_json(struct strbuf *sb, const struct await_rec *a) HIDDEN;
+void format_loops_json(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_awaiting_text(struct strbuf *sb, const struct snapshot *snap,
+			  const struct await_rec *a) HIDDEN;
+void format_dot_awaiting(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
+void format_loops(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 /* The frames of t that CPython's ps/pstree show, cut by the limit. */
 void format_ps_frames(const struct render_ctx *ctx, const struct task_rec *t,
 		      const struct frame_rec **ret, uint32_t *n) HIDDEN;

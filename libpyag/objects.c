@@ -551,8 +551,82 @@ struct pyag_error *dict_each(struct walker *w, uint64_t dict,
 	return err ? err : dict_view_each(w, &v, fn, arg);
 }
 
+/* Py_T_OBJECT, Py_T_OBJECT_EX: the PyMemberDef types of __slots__ */
+#define MEMBER_T_OBJECT 6
+#define MEMBER_T_OBJECT_EX 16
+#define MAX_BASES 8
+
+/* The offset of the __slots__ member `name` of objects of type type (0:
+ * none), from the member_descriptor in the namespace of the type or of
+ * one of its bases; the last few lookups are cached. */
+static struct pyag_error *slot_offset(struct walker *w, uint64_t type, const char *name,
+				      uint64_t *ret)
+{
+	const struct pyag_layout *l = w->l;
+	*ret = 0;
+	for (size_t i = 0; i < w->nslots && i < SLOT_CACHE; i++)
+		if (w->slots[i].type == type && strcmp(w->slots[i].name, name) == 0) {
+			*ret = w->slots[i].offset;
+			return NULL;
+		}
+	uint64_t t = type;
+	for (int depth = 0; depth < MAX_BASES && t && !*ret; depth++) {
+		uint64_t dict, descr = 0, def, offset;
+		int32_t mtype;
+		struct pyag_error *err = reader_read_u64(w->r, t + l->type_dict, &dict);
+		if (!err && dict)
+			err = dict_get_str(w, dict, name, &descr);
+		if (err)
+			return pyag_error_wrap(err, "type 0x%llx", (unsigned long long)t);
+		if (descr) {
+			if (!type_named(w, descr, "member_descriptor"))
+				return NULL;        /* a property, a method... */
+			err = reader_read_u64(w->r, descr + l->memberdescr_member, &def);
+			if (!err)
+				err = reader_read_u64(w->r, def + l->memberdef_offset, &offset);
+			if (!err && !reader_try_read(w->r, def + 8, &mtype, 4))
+				mtype = -1;
+			if (err)
+				return pyag_error_wrap(err, "member %s of type 0x%llx", name,
+						       (unsigned long long)t);
+			if ((mtype != MEMBER_T_OBJECT && mtype != MEMBER_T_OBJECT_EX) ||
+			    offset < l->obj_type + 8 || offset > (1u << 20))
+				return NULL;
+			*ret = offset;
+			break;
+		}
+		if (!reader_try_read(w->r, t + l->type_base, &t, 8))
+			break;
+	}
+	w->slots[w->next_slot % SLOT_CACHE] =
+		(struct slot_cache){ .type = type, .name = name, .offset = *ret };
+	w->next_slot++;
+	if (w->nslots < SLOT_CACHE)
+		w->nslots++;
+	return NULL;
+}
+
+static struct pyag_error *instance_attr(struct walker *w, uint64_t obj, const char *name,
+					uint64_t *ret);
+
 struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
 			       uint64_t *ret)
+{
+	struct pyag_error *err = instance_attr(w, obj, name, ret);
+	if (err || *ret)
+		return err;
+	uint64_t type, offset;
+	err = reader_read_u64(w->r, obj + w->l->obj_type, &type);
+	if (!err)
+		err = slot_offset(w, type, name, &offset);
+	if (!err && offset)
+		err = reader_read_u64(w->r, obj + offset, ret);
+	return err ? pyag_error_wrap(err, "object 0x%llx", (unsigned long long)obj) : NULL;
+}
+
+/* The attribute in the object's instance dict or inline values. */
+static struct pyag_error *instance_attr(struct walker *w, uint64_t obj, const char *name,
+					uint64_t *ret)
 {
 	const struct pyag_layout *l = w->l;
 	*ret = 0;
@@ -779,4 +853,68 @@ struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name
 		free_index++;
 	}
 	return NULL;
+}
+
+/* ---- futures and callables ------------------------------------------------ */
+
+/* The done callbacks of a future: callback0, then the (callback, context)
+ * tuples of its list. */
+size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out)
+{
+	const struct pyag_layout *l = w->l;
+	size_t n = 0;
+	uint64_t cb0, list;
+	if (reader_try_read(w->r, fut + l->fut_callback0, &cb0, 8) && cb0)
+		out[n++] = cb0;
+	if (!reader_try_read(w->r, fut + l->fut_callbacks, &list, 8) || !list)
+		return n;
+	uint64_t items[MAX_CALLBACKS];
+	size_t m = 0;
+	struct pyag_error *err = seq_items(w, list, items, MAX_CALLBACKS, &m);
+	if (err) {
+		warn_error(w, fut, err, "future 0x%llx: callbacks", (unsigned long long)fut);
+		return n;
+	}
+	for (size_t i = 0; i < m && n < MAX_CALLBACKS; i++) {
+		uint64_t pair[2];
+		size_t k = 0;
+		if (!seq_items(w, items[i], pair, 2, &k) && k >= 1)
+			out[n++] = pair[0];
+	}
+	return n;
+}
+
+/* Whether the type of obj is named name. */
+bool type_named(struct walker *w, uint64_t obj, const char *name)
+{
+	uint64_t type, name_ptr;
+	char buf[64];
+	if (!reader_try_read(w->r, obj + w->l->obj_type, &type, 8) ||
+	    !reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8))
+		return false;
+	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, buf, sizeof(buf));
+	if (err) {
+		pyag_error_destroy(err);
+		return false;
+	}
+	return strcmp(buf, name) == 0;
+}
+
+/* Whether obj is a function (or, method: a bound method whose function
+ * is) with the qualified name qualname; *self_ret: the method's self. */
+bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
+			   bool method, uint64_t *self_ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t func = obj, qn;
+	if (method && (!type_named(w, obj, "method") ||
+		       !reader_try_read(w->r, obj + l->method_func, &func, 8) ||
+		       !reader_try_read(w->r, obj + l->method_self, self_ret, 8)))
+		return false;
+	if (!type_named(w, func, "function") ||
+	    !reader_try_read(w->r, func + l->func_qualname, &qn, 8))
+		return false;
+	bool eq = false;
+	pyag_error_destroy(str_equals(w, qn, qualname, &eq));
+	return eq;
 }

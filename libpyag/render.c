@@ -15,7 +15,7 @@ static const struct {
 	{ "tree", PYAG_FORMAT_TREE },   { "callgraph", PYAG_FORMAT_CALLGRAPH },
 	{ "table", PYAG_FORMAT_TABLE }, { "csv", PYAG_FORMAT_CSV },
 	{ "json", PYAG_FORMAT_JSON },   { "dot", PYAG_FORMAT_DOT },
-	{ "threads", PYAG_FORMAT_THREADS },
+	{ "threads", PYAG_FORMAT_THREADS }, { "loops", PYAG_FORMAT_LOOPS },
 };
 
 struct pyag_error *pyag_format_parse(const char *name, enum pyag_format *ret)
@@ -111,6 +111,7 @@ struct pyag_error *pyag_render(const struct pyag_graph *graph,
 		nothing = !(sel[i] && snap->tasks[i].is_task);
 	/* the thread report shows threads without tasks too */
 	if (nothing && o.format != PYAG_FORMAT_JSON && o.format != PYAG_FORMAT_THREADS &&
+	    o.format != PYAG_FORMAT_LOOPS &&
 	    task < 0) {
 		free(sel);
 		if (o.native_thread_id || o.name_glob)
@@ -154,6 +155,16 @@ struct pyag_error *pyag_render(const struct pyag_graph *graph,
 		break;
 	case PYAG_FORMAT_THREADS:
 		format_threads(&out, &ctx);
+		break;
+	case PYAG_FORMAT_LOOPS:
+		if (!snap->waiting) {
+			free(sel);
+			sb_deinit(&out);
+			return pyag_error_create(PYAG_ERROR_USAGE,
+						 "the loops format needs a capture of what "
+						 "tasks wait on (pyag_session_set_waiting)");
+		}
+		format_loops(&out, &ctx);
 		break;
 	default:
 		free(sel);

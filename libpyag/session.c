@@ -498,6 +498,14 @@ void pyag_graph_destroy(struct pyag_graph *g)
 
 /* ---- accessors -------------------------------------------------------------------- */
 
+struct pyag_error *pyag_session_set_waiting(struct pyag_session *s, int on)
+{
+	if (!s)
+		return no_session();
+	s->lim.waiting = on != 0;
+	return NULL;
+}
+
 const struct snapshot *graph_snapshot(const struct pyag_graph *g)
 {
 	return &g->snap;
@@ -656,6 +664,123 @@ struct pyag_error *pyag_graph_awaiter(const struct pyag_graph *g, size_t i, size
 	if (index_ret)
 		*index_ret = p < 0 ? PYAG_NONE : (size_t)p;
 	return NULL;
+}
+
+const char *pyag_await_kind_name(enum pyag_await_kind kind)
+{
+	static const char *const names[] = {
+		[PYAG_AWAIT_NONE] = "none",
+		[PYAG_AWAIT_UNKNOWN] = "unknown",
+		[PYAG_AWAIT_TASK] = "task",
+		[PYAG_AWAIT_FUTURE] = "future",
+		[PYAG_AWAIT_GATHER] = "gather",
+		[PYAG_AWAIT_SHIELD] = "shield",
+		[PYAG_AWAIT_EVENT] = "event",
+		[PYAG_AWAIT_LOCK] = "lock",
+		[PYAG_AWAIT_SEMAPHORE] = "semaphore",
+		[PYAG_AWAIT_CONDITION] = "condition",
+		[PYAG_AWAIT_QUEUE] = "queue",
+		[PYAG_AWAIT_BARRIER] = "barrier",
+		[PYAG_AWAIT_SLEEP] = "sleep",
+		[PYAG_AWAIT_TIMEOUT] = "timeout",
+		[PYAG_AWAIT_TASKGROUP] = "taskgroup",
+		[PYAG_AWAIT_EXECUTOR] = "executor",
+		[PYAG_AWAIT_STREAM] = "stream",
+		[PYAG_AWAIT_SOCKET] = "socket",
+		[PYAG_AWAIT_SUBPROCESS] = "subprocess",
+	};
+	if ((unsigned)kind < sizeof(names) / sizeof(names[0]) && names[kind])
+		return names[kind];
+	return "unknown";
+}
+
+struct pyag_error *pyag_graph_awaiting(const struct pyag_graph *g, size_t i,
+				       struct pyag_awaiting *ret)
+{
+	if (!g || i >= g->snap.ntasks)
+		return bad_index("task", i, pyag_graph_num_tasks(g));
+	const struct await_rec *a = g->snap.tasks[i].awaiting;
+	struct pyag_awaiting full = { .size = sizeof(full) };
+	if (a) {
+		full.kind = (enum pyag_await_kind)a->kind;
+		full.future = a->future;
+		full.object = a->object;
+		full.type = a->type;
+		full.num_state = a->nstate;
+	}
+	return fill(ret, &full, sizeof(full), "pyag_awaiting");
+}
+
+struct pyag_error *pyag_graph_awaiting_state(const struct pyag_graph *g, size_t i,
+					     size_t k, struct pyag_value *ret)
+{
+	if (!g || i >= g->snap.ntasks)
+		return bad_index("task", i, pyag_graph_num_tasks(g));
+	const struct await_rec *a = g->snap.tasks[i].awaiting;
+	size_t n = a ? a->nstate : 0;
+	if (k >= n)
+		return bad_index("state item", k, n);
+	const struct state_item *it = &a->state[k];
+	struct pyag_value full = {
+		.size = sizeof(full),
+		.key = it->key,
+		.type = (enum pyag_value_type)it->type,
+		.integer = it->i,
+		.real = it->f,
+		.string = it->s,
+	};
+	return fill(ret, &full, sizeof(full), "pyag_value");
+}
+
+size_t pyag_graph_num_loops(const struct pyag_graph *g)
+{
+	return g ? g->snap.nloops : 0;
+}
+
+struct pyag_error *pyag_graph_loop(const struct pyag_graph *g, size_t i,
+				   struct pyag_loop *ret)
+{
+	if (!g || i >= g->snap.nloops)
+		return bad_index("loop", i, pyag_graph_num_loops(g));
+	const struct loop_rec *l = &g->snap.loops[i];
+	struct pyag_loop full = {
+		.size = sizeof(full),
+		.address = l->addr,
+		.interpreter = l->interp_id,
+		.native_thread_id = l->native_thread_id,
+		.type = l->type,
+		.readable = l->readable,
+		.running = l->running,
+		.closed = l->closed,
+		.ready = (long)l->ready,
+		.timers = (long)l->timers,
+		.has_deadline = l->has_deadline,
+		.next_deadline = l->next_deadline,
+		.has_remaining = l->has_deadline && g->snap.has_now,
+		.remaining = l->has_deadline && g->snap.has_now
+				     ? l->next_deadline - g->snap.now : 0,
+		.num_tasks = l->ntasks,
+		.num_fds = l->nfds,
+		.can_wake = l->can_wake,
+	};
+	return fill(ret, &full, sizeof(full), "pyag_loop");
+}
+
+struct pyag_error *pyag_graph_loop_fd(const struct pyag_graph *g, size_t i, size_t k,
+				      struct pyag_loop_fd *ret)
+{
+	if (!g || i >= g->snap.nloops)
+		return bad_index("loop", i, pyag_graph_num_loops(g));
+	const struct loop_rec *l = &g->snap.loops[i];
+	if (k >= l->nfds)
+		return bad_index("file descriptor", k, l->nfds);
+	struct pyag_loop_fd full = {
+		.size = sizeof(full),
+		.fd = (int)l->fds[k].fd,
+		.reader = l->fds[k].reader,
+		.writer = l->fds[k].writer,
+	};
+	return fill(ret, &full, sizeof(full), "pyag_loop_fd");
 }
 
 size_t pyag_graph_num_cycles(const struct pyag_graph *g)

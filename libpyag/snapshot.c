@@ -21,6 +21,7 @@ void snapshot_deinit(struct snapshot *snap)
 	for (size_t i = 0; i < snap->nwarnings; i++)
 		free(snap->warnings[i].message);
 	free(snap->warnings);
+	free(snap->loops);
 	free(snap->dwarf_files);
 	u64map_deinit(&snap->index);
 	intern_deinit(&snap->strings);
@@ -134,6 +135,23 @@ const char *snapshot_intern(struct snapshot *snap, const char *s, size_t n)
 	if (!r)
 		snapshot_nomem(snap, "names");
 	return r;
+}
+
+struct loop_rec *snapshot_add_loop(struct snapshot *snap)
+{
+	if (snap->nloops == snap->cap_loops) {
+		size_t cap = snap->cap_loops ? snap->cap_loops * 2 : 4;
+		struct loop_rec *l = realloc(snap->loops, cap * sizeof(*l));
+		if (!l) {
+			snapshot_nomem(snap, "loop records");
+			return NULL;
+		}
+		snap->loops = l;
+		snap->cap_loops = cap;
+	}
+	struct loop_rec *l = &snap->loops[snap->nloops++];
+	memset(l, 0, sizeof(*l));
+	return l;
 }
 
 struct thread_rec *snapshot_add_thread(struct snapshot *snap)

@@ -24,9 +24,37 @@ struct frame_rec {
 	uint8_t kind;
 };
 
+/* One item of an awaited object's state (JSON's "state"). */
+struct state_item {
+	const char *key;        /* static */
+	uint8_t type;           /* enum pyag_value_type */
+	int64_t i;              /* bool, int */
+	double f;
+	const char *s;          /* interned */
+};
+
+#define MAX_STATE_ITEMS 6
+
+/* What a task is blocked on (awaiting.c). */
+struct await_rec {
+	uint8_t kind;           /* enum pyag_await_kind */
+	uint8_t nstate;
+	uint64_t future;        /* fut_waiter */
+	uint64_t object;        /* what owns it */
+	const char *type;       /* the object's type, "module.Name" (interned) */
+	struct state_item *state;
+};
+
+/* The innermost coroutines of a chain kept for awaiting.c */
+#define LEAF_COROS 4
+
 struct task_rec {
 	uint64_t addr;
 	uint64_t fut_waiter;    /* the future a task is blocked on, 0: none */
+	uint64_t loop;          /* fut_loop */
+	uint64_t *leaf_coros;   /* innermost first (limits.waiting only) */
+	uint8_t nleaf_coros;
+	struct await_rec *awaiting; /* NULL: not blocked, or not captured */
 	bool inferred;          /* its awaited-by edges were rebuilt (3.11-3.13) */
 	bool is_task;
 	bool listed;            /* found in a task list (vs. reached as awaiter) */
@@ -64,6 +92,26 @@ struct thread_rec {
 	uint64_t current_frame;     /* (during the walk) */
 };
 
+struct loop_fd {
+	int64_t fd;
+	const char *reader, *writer;   /* callbacks' qualified names, NULL: none */
+};
+
+/* An event loop (awaiting.c). */
+struct loop_rec {
+	uint64_t addr;
+	int64_t interp_id;
+	uint64_t native_thread_id;  /* the thread it runs on, 0: none */
+	const char *type;           /* interned */
+	bool readable, running, closed, can_wake;
+	bool has_deadline;
+	double next_deadline;
+	int64_t ready, timers;
+	size_t ntasks;
+	struct loop_fd *fds;
+	uint32_t nfds;
+};
+
 struct warning_rec {
 	enum pyag_warning_code code;
 	uint64_t address;       /* the object at fault, 0: none */
@@ -77,6 +125,11 @@ struct snapshot {
 	size_t nthreads, cap_threads;
 	struct warning_rec *warnings;
 	size_t nwarnings, cap_warnings;
+	struct loop_rec *loops;
+	size_t nloops, cap_loops;
+	bool waiting;           /* awaiting and loops were captured */
+	bool has_now;
+	double now;             /* the target's monotonic clock (live) */
 	size_t warnings_dropped;
 	/* 3.11-3.13: asyncio was found in some interpreter's sys.modules */
 	bool asyncio_seen;
@@ -106,6 +159,7 @@ struct walk_limits {
 	size_t max_string;      /* code points of a name */
 	size_t max_threads;
 	size_t max_interpreters;
+	bool waiting;           /* also what each task waits on, and the loops */
 };
 
 void walk_default_limits(struct walk_limits *lim) HIDDEN;
@@ -124,6 +178,7 @@ void snapshot_warn_at(struct snapshot *snap, enum pyag_warning_code code,
 void snapshot_warn(struct snapshot *snap, const char *fmt, ...) PRINTF_LIKE(2, 3) HIDDEN;
 /* Record that building what failed for lack of memory (the first one is kept). */
 void snapshot_nomem(struct snapshot *snap, const char *what) HIDDEN;
+struct loop_rec *snapshot_add_loop(struct snapshot *snap) HIDDEN;
 /* Index of a task/future record by address, or -1. */
 long snapshot_find(const struct snapshot *snap, uint64_t addr) HIDDEN;
 /* The record of t's k-th awaiter, -1 if it has none. */

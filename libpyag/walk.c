@@ -135,6 +135,8 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 	uint64_t gsize = l->gen_iframe + l->frame_size;
 	uint64_t obj = coro;
 	bool through_asend = false;
+	uint64_t ring[LEAF_COROS];      /* the last coroutines met */
+	size_t nring = 0;
 	*ncapture_ret = 0;
 	for (size_t depth = 0; obj; depth++) {
 		if (!through_asend)
@@ -143,7 +145,7 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 			snapshot_warn_at(w->snap, PYAG_WARNING_LIMIT, t->addr,
 					 "task 0x%llx: coroutine chain longer than %zu, truncated",
 					 (unsigned long long)t->addr, w->lim->max_frames);
-			return;
+			goto out;
 		}
 		enum type_kind kind = object_kind(w, obj);
 		if (kind == TYPE_ASEND && l->asend_gen) {
@@ -151,31 +153,32 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 			struct pyag_error *err = reader_read_u64(w->r, obj + l->asend_gen, &agen);
 			if (err) {
 				pyag_error_destroy(err);
-				return;
+				goto out;
 			}
 			if (!agen || agen == obj || object_kind(w, agen) != TYPE_ASYNC_GENERATOR)
-				return;
+				goto out;
 			through_asend = true;
 			obj = agen;
 			continue;
 		}
 		if (kind != TYPE_COROUTINE &&
 		    !(through_asend && kind == TYPE_ASYNC_GENERATOR))
-			return;
+			goto out;
 		struct pyag_error *err = read_struct(w, obj, gen, gsize);
 		if (err) {
 			warn_error(w, obj, err, "task 0x%llx: coroutine 0x%llx",
 				   (unsigned long long)t->addr, (unsigned long long)obj);
-			return;
+			goto out;
 		}
 		int8_t state = (int8_t)gen[l->gen_frame_state];
 		const uint8_t *frame = gen + l->gen_iframe;
+		ring[nring++ % LEAF_COROS] = obj;
 		if (state < l->frame_state_finished) {
 			struct frame_rec f;
 			enum frame_kind fk = kind == TYPE_COROUTINE ? FRAME_KIND_ASYNC
 								   : FRAME_KIND_ASYNC_GENERATOR;
 			if (frame_from_bytes(w, frame, fk, &f) && !frame_list_push(fl, &f))
-				return;
+				goto out;
 		}
 		if (state != l->frame_state_yield_from &&
 		    state != l->frame_state_yield_from_locked)
@@ -207,8 +210,20 @@ static void walk_coro_chain(struct walker *w, uint64_t coro, struct task_rec *t,
 			break;
 		obj = next;
 	}
+out:
 	if (!through_asend)
 		*ncapture_ret = (uint32_t)fl->n;
+	if (!w->lim->waiting || !nring)
+		return;
+	size_t keep = nring < LEAF_COROS ? nring : LEAF_COROS;
+	t->leaf_coros = arena_alloc(&w->snap->mem, keep * sizeof(uint64_t));
+	if (!t->leaf_coros) {
+		snapshot_nomem(w->snap, "coroutine chains");
+		return;
+	}
+	for (size_t k = 0; k < keep; k++)
+		t->leaf_coros[k] = ring[(nring - 1 - k) % LEAF_COROS];
+	t->nleaf_coros = (uint8_t)keep;
 }
 
 static enum frame_kind generator_frame_kind(struct walker *w, uint64_t frame_addr)
@@ -434,6 +449,7 @@ static struct task_rec *read_future(struct walker *w, uint64_t addr,
 	t->inferred = legacy;
 	if (is_task) {
 		t->fut_waiter = get_u64(buf, l->task_fut_waiter);
+		t->loop = get_u64(buf, l->fut_loop);
 		uint64_t name = get_u64(buf, l->task_name);
 		uint64_t coro = get_u64(buf, l->task_coro);
 		/* t may move when records are added: work by index */
@@ -962,70 +978,7 @@ static void edge_add(struct walker *w, struct edges *e, uint64_t child, uint64_t
 	e->n++;
 }
 
-#define MAX_CALLBACKS 64
 #define MAX_GATHER_DEPTH 32
-
-/* The done callbacks of a future: callback0, then the (callback, context)
- * tuples of its list. */
-static size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out)
-{
-	const struct pyag_layout *l = w->l;
-	size_t n = 0;
-	uint64_t cb0, list;
-	if (reader_try_read(w->r, fut + l->fut_callback0, &cb0, 8) && cb0)
-		out[n++] = cb0;
-	if (!reader_try_read(w->r, fut + l->fut_callbacks, &list, 8) || !list)
-		return n;
-	uint64_t items[MAX_CALLBACKS];
-	size_t m = 0;
-	struct pyag_error *err = seq_items(w, list, items, MAX_CALLBACKS, &m);
-	if (err) {
-		warn_error(w, fut, err, "future 0x%llx: callbacks", (unsigned long long)fut);
-		return n;
-	}
-	for (size_t i = 0; i < m && n < MAX_CALLBACKS; i++) {
-		uint64_t pair[2];
-		size_t k = 0;
-		if (!seq_items(w, items[i], pair, 2, &k) && k >= 1)
-			out[n++] = pair[0];
-	}
-	return n;
-}
-
-/* Whether the type of obj is named name. */
-static bool type_named(struct walker *w, uint64_t obj, const char *name)
-{
-	uint64_t type, name_ptr;
-	char buf[64];
-	if (!reader_try_read(w->r, obj + w->l->obj_type, &type, 8) ||
-	    !reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8))
-		return false;
-	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, buf, sizeof(buf));
-	if (err) {
-		pyag_error_destroy(err);
-		return false;
-	}
-	return strcmp(buf, name) == 0;
-}
-
-/* Whether obj is a function (or, method: a bound method whose function
- * is) with the qualified name qualname; *self_ret: the method's self. */
-static bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
-			   bool method, uint64_t *self_ret)
-{
-	const struct pyag_layout *l = w->l;
-	uint64_t func = obj, qn;
-	if (method && (!type_named(w, obj, "method") ||
-		       !reader_try_read(w->r, obj + l->method_func, &func, 8) ||
-		       !reader_try_read(w->r, obj + l->method_self, self_ret, 8)))
-		return false;
-	if (!type_named(w, func, "function") ||
-	    !reader_try_read(w->r, func + l->func_qualname, &qn, 8))
-		return false;
-	bool eq = false;
-	pyag_error_destroy(str_equals(w, qn, qualname, &eq));
-	return eq;
-}
 
 /* gather(): every child of a _GatheringFuture (through nested ones) is
  * awaited by the task that awaits it. */
@@ -1226,6 +1179,8 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		rebuild_edges(&w);
 	else if (!err && l->have_asyncio)
 		walk_awaiters(&w);
+	if (!err && l->have_asyncio && lim->waiting)
+		walk_awaiting(&w);
 	if (!err && l->have_asyncio && !l->athread_tasks_head && !snap->asyncio_seen)
 		err = pyag_error_create(PYAG_ERROR_NO_ASYNCIO,
 					"asyncio is not loaded in the target (neither "

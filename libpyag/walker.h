@@ -43,6 +43,14 @@ struct code_info {
 	uint8_t ncached, next_slot;
 };
 
+#define SLOT_CACHE 32
+
+struct slot_cache {
+	uint64_t type;
+	const char *name;       /* static */
+	uint64_t offset;        /* 0: no such slot */
+};
+
 struct walker {
 	struct pyag_reader *r;
 	const struct pyag_layout *l;
@@ -53,6 +61,8 @@ struct walker {
 	struct code_info *code_infos;
 	size_t ncodes, cap_codes;
 	size_t total_frames;
+	struct slot_cache slots[SLOT_CACHE];    /* __slots__ offsets */
+	size_t nslots, next_slot;
 };
 
 /* Little-endian fields of a struct read whole. */
@@ -103,7 +113,8 @@ struct pyag_error *dict_each(struct walker *w, uint64_t dict,
 			     bool (*fn)(struct walker *, uint64_t key, uint64_t value, void *),
 			     void *arg) HIDDEN;
 /* The attribute `name` of a plain Python object: its managed dict, its
- * inline values (3.13+) or the dict at tp_dictoffset. */
+ * inline values (3.13+) or the dict at tp_dictoffset, else a __slots__
+ * member of its class (name: a static string). */
 struct pyag_error *object_attr(struct walker *w, uint64_t obj, const char *name,
 			       uint64_t *ret) HIDDEN;
 /* sys.modules[name].__dict__ of an interpreter (0: not imported). */
@@ -120,5 +131,19 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 /* The value of the free variable `name` in a function's closure (0: none). */
 struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;
+
+/* The done callbacks of a future (at most MAX_CALLBACKS into out). */
+#define MAX_CALLBACKS 64
+size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out) HIDDEN;
+/* Whether the type of obj is named name (tp_name). */
+bool type_named(struct walker *w, uint64_t obj, const char *name) HIDDEN;
+/* Whether obj is a function (or, method: a bound method whose function
+ * is) with the qualified name qualname; *self_ret: the method's self. */
+bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
+		    bool method, uint64_t *self_ret) HIDDEN;
+
+/* What each task waits on, and the event loops (awaiting.c): after the
+ * walk, when w->lim->waiting. */
+void walk_awaiting(struct walker *w) HIDDEN;
 
 #endif /* PYAG_WALKER_H */

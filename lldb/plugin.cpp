@@ -575,6 +575,8 @@ std::string long_help()
 		"  async graph --current               the task running on the selected thread\n"
 		"  async graph --format=table          like 'python -m asyncio ps'\n"
 		"  async graph --format=threads        every thread: state, Python stack, tasks\n"
+		"  async graph --waiting               what each task waits on (lock, queue...)\n"
+		"  async graph --format=loops          every event loop: timers, fds, deadlock?\n"
 		"\n";
 	const char *usage = pyag_command_usage();
 	/* lldb re-flows unindented help lines: skip the library's summary

@@ -204,7 +204,7 @@ def library_path():
 
 
 def version():
-    """The library's version string ("0.3.0")."""
+    """The library's version string ("0.4.0")."""
     return _text(_lib().pyag_version())
 
 
@@ -341,6 +341,12 @@ class Session(_Closing):
     def set_sysroot(self, sysroot):
         self._call("pyag_session_set_sysroot", _bytes(sysroot))
 
+    def set_waiting(self, waiting):
+        """Also capture what each task waits on (Future.awaiting) and the
+        event loops (Graph.loops)."""
+        self._waiting = bool(waiting)
+        self._call("pyag_session_set_waiting", 1 if waiting else 0)
+
     def set_stop(self, stop):
         """Live pid sessions: stop the threads while reading (True, the
         default) or not (a debugger holds the process stopped already)."""
@@ -428,7 +434,7 @@ class Session(_Closing):
                 self._lib.pyag_error_destroy(err)
             self._pending.reraise()
         _check(self._lib, err)
-        return Graph(self._lib, ret.value)
+        return Graph(self._lib, ret.value, getattr(self, "_waiting", False))
 
 
 def _pid(pid):
@@ -451,7 +457,7 @@ def _layout(layout):
 
 
 def capture(pid=None, *, core=None, exe=None, sysroot=None, layout="auto",
-            debug_dirs=(), stop=True, cache_dir=None):
+            debug_dirs=(), stop=True, cache_dir=None, waiting=False):
     """The asyncio graph of a live process (pid) or of a core file.
 
     exe: the executable that produced the core, when the path the core
@@ -459,7 +465,8 @@ def capture(pid=None, *, core=None, exe=None, sysroot=None, layout="auto",
     paths (a container's root, a core from another machine); layout:
     'auto', 'offsets' or 'dwarf'; debug_dirs: directories of separate
     debug files; stop: stop a live process's threads while reading it;
-    cache_dir: keep parsed DWARF layouts there.
+    cache_dir: keep parsed DWARF layouts there; waiting: also capture what
+    each task waits on (Future.awaiting) and the event loops (Graph.loops).
     """
     layout = _layout(layout)
     with Session(pid, core=core, exe=exe, sysroot=sysroot) as s:
@@ -470,6 +477,8 @@ def capture(pid=None, *, core=None, exe=None, sysroot=None, layout="auto",
             s.set_stop(False)
         if cache_dir is not None:
             s.set_cache_dir(cache_dir)
+        if waiting:
+            s.set_waiting(True)
         return s.capture()
 
 
@@ -481,13 +490,17 @@ class Future:
     name and where it lives."""
 
     __slots__ = ("id", "kind", "name", "interpreter", "thread_id",
-                 "native_thread_id", "running", "readable", "edges_inferred")
+                 "native_thread_id", "running", "readable", "edges_inferred",
+                 "awaiting")
 
     def __init__(self, id, kind, name=None, interpreter=0, thread_id=0,
                  native_thread_id=0, running=False, readable=True,
-                 edges_inferred=False):
+                 edges_inferred=False, awaiting=None):
         # edges_inferred: who awaits it was rebuilt from the heap (3.11-3.13)
         self.edges_inferred = edges_inferred
+        # what it is blocked on, shaped like JSON's "awaiting" (a dict), or
+        # None (not blocked, or not captured)
+        self.awaiting = awaiting
         self.id = id
         self.kind = kind
         self.name = name
@@ -680,6 +693,18 @@ class _StyledCollector(_Collector):
         return out
 
 
+def _value(v):
+    if v.type == 1:
+        return bool(v.integer)
+    if v.type == 2:
+        return v.integer
+    if v.type == 3:
+        return v.real
+    if v.type == 4:
+        return _text(v.string)
+    return None
+
+
 class Graph(_Closing):
     """A capture of a target's asyncio graph.
 
@@ -691,17 +716,61 @@ class Graph(_Closing):
     usable for render() until close() (or garbage collection).
     """
 
-    def __init__(self, lib, ptr):
+    def __init__(self, lib, ptr, waiting=False):
         self._lib = lib
         self._ptr = ptr
+        self.waiting = waiting
         try:
             self._load()
         except BaseException:
             self.close()
             raise
 
+    def _awaiting(self, i):
+        """JSON's "awaiting" of task i (a dict), or None."""
+        lib, g = self._lib, self._ptr
+        a = _ffi.Awaiting.new()
+        _check(lib, lib.pyag_graph_awaiting(g, i, ctypes.byref(a)))
+        if a.kind == 0:
+            return None
+        v = _ffi.Value.new()
+        state = {}
+        for k in range(a.num_state):
+            _check(lib, lib.pyag_graph_awaiting_state(g, i, k, ctypes.byref(v)))
+            state[_text(v.key)] = _value(v)
+        return {"kind": _text(lib.pyag_await_kind_name(a.kind)),
+                "future": "%#x" % a.future if a.future else None,
+                "object": "%#x" % a.object if a.object else None,
+                "type": _text(a.type), "state": state}
+
+    def _loops(self):
+        """JSON's "loops": a list of dicts."""
+        lib, g = self._lib, self._ptr
+        lp = _ffi.Loop.new()
+        fd = _ffi.LoopFd.new()
+        loops = []
+        for i in range(lib.pyag_graph_num_loops(g)):
+            _check(lib, lib.pyag_graph_loop(g, i, ctypes.byref(lp)))
+            fds = []
+            for k in range(lp.num_fds):
+                _check(lib, lib.pyag_graph_loop_fd(g, i, k, ctypes.byref(fd)))
+                fds.append({"fd": fd.fd, "reader": _text(fd.reader),
+                            "writer": _text(fd.writer)})
+            loops.append({
+                "address": "%#x" % lp.address, "interpreter": lp.interpreter,
+                "native_thread_id": lp.native_thread_id, "type": _text(lp.type),
+                "readable": bool(lp.readable), "running": bool(lp.running),
+                "closed": bool(lp.closed),
+                "ready": lp.ready if lp.readable and lp.ready >= 0 else None,
+                "timers": lp.timers if lp.readable and lp.timers >= 0 else None,
+                "next_deadline": lp.next_deadline if lp.has_deadline else None,
+                "remaining": lp.remaining if lp.has_remaining else None,
+                "fds": fds, "tasks": lp.num_tasks, "can_wake": bool(lp.can_wake)})
+        return loops
+
     def _load(self):
         lib, g = self._lib, self._ptr
+        self.loops = self._loops() if self.waiting else []
         n = lib.pyag_graph_num_tasks(g)
         nodes = []
         awaiters = []
@@ -715,7 +784,8 @@ class Graph(_Closing):
             fut = Future(t.address, "task" if is_task else "future",
                          _text(t.name) if is_task else None, t.interpreter,
                          t.thread_id, t.native_thread_id, bool(t.running),
-                         edges_inferred=bool(t.edges_inferred))
+                         edges_inferred=bool(t.edges_inferred),
+                         awaiting=self._awaiting(i) if self.waiting else None)
             frames = []
             for k in range(t.num_frames):
                 _check(lib, lib.pyag_graph_frame(g, i, k, ctypes.byref(fr)))
@@ -827,7 +897,7 @@ class Graph(_Closing):
         return len(self.tasks)
 
     # -- rendering --
-    def _options(self, fmt, task, limit, thread, name):
+    def _options(self, fmt, task, limit, thread, name, waiting=False):
         lib = self._lib
         if not self._ptr:
             raise Error("the graph is closed")
@@ -848,15 +918,18 @@ class Graph(_Closing):
             opts.native_thread_id = int(thread)
         if name is not None:
             opts.name_glob = _bytes(name)
+        opts.waiting = 1 if waiting else 0
         return opts
 
     def render(self, format="tree", *, task=None, limit=None, thread=None,
-               name=None):
+               name=None, waiting=False):
         """The text of one of the shared formats: 'tree', 'callgraph',
-        'table', 'csv', 'json' or 'dot'. task: one task (address, name or
-        node) and what awaits it; limit: format_call_graph's limit on every
-        call stack; thread (native id) and name (a glob): filters."""
-        opts = self._options(format, task, limit, thread, name)
+        'table', 'csv', 'json', 'dot', 'threads' or 'loops'. task: one task
+        (address, name or node) and what awaits it; limit:
+        format_call_graph's limit on every call stack; thread (native id)
+        and name (a glob): filters; waiting: what each task waits on (a
+        capture with waiting=True)."""
+        opts = self._options(format, task, limit, thread, name, waiting)
         col = _Collector()
         wfn = _ffi.WRITE_FN(col.write)
         _check(self._lib, self._lib.pyag_render(self._ptr, ctypes.byref(opts), wfn,
@@ -864,10 +937,10 @@ class Graph(_Closing):
         return col.text()
 
     def render_spans(self, format="tree", *, task=None, limit=None, thread=None,
-                     name=None):
+                     name=None, waiting=False):
         """Like render(), as (Style, text) spans: what the text shows
         (task names, addresses, file names, functions), for colouring."""
-        opts = self._options(format, task, limit, thread, name)
+        opts = self._options(format, task, limit, thread, name, waiting)
         col = _StyledCollector()
         sfn = _ffi.STYLED_WRITE_FN(col.styled)
         wfn = _ffi.WRITE_FN(col.write)
@@ -895,7 +968,7 @@ class Graph(_Closing):
             return [{"function": f.function, "filename": f.filename, "line": f.lineno,
                      "kind": f.kind} for f in stack]
         t = self.target
-        return {
+        doc = {
             "schema": 1,
             "target": {"kind": t.kind, "pid": t.pid, "python": t.python,
                        "hexversion": t.hexversion, "free_threaded": t.free_threaded,
@@ -918,8 +991,13 @@ class Graph(_Closing):
                       for n in self.tasks],
             # the JSON format closes each cycle: its first task again at the end
             "cycles": [[addr(n.future.id) for n in c + c[:1]] for c in self.cycles],
-            "warnings": [w.message for w in self.warnings],
         }
+        if self.waiting:
+            for task, n in zip(doc["tasks"], self.tasks):
+                task["awaiting"] = n.future.awaiting
+            doc["loops"] = self.loops
+        doc["warnings"] = [w.message for w in self.warnings]
+        return doc
 
     def __repr__(self):
         return "<pyag.Graph %s pid %s: %d tasks/futures, %d threads>" % (

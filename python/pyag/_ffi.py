@@ -12,7 +12,7 @@ import sys
 import threading
 
 # The interface version this module was written against (PYAG_API_VERSION).
-API_VERSION = 3
+API_VERSION = 4
 
 # Replaced at install time by the path of the installed library.
 _INSTALLED_LIBRARY = "@PYAG_INSTALLED_LIBRARY@"
@@ -107,7 +107,33 @@ class RenderOptions(Sized):
     _fields_ = [("size", c_size_t), ("format", c_enum), ("has_limit", c_int),
                 ("limit", c_long), ("task", c_size_t),
                 ("native_thread_id", c_uint64), ("name_glob", c_char_p),
-                ("styled_write", STYLED_WRITE_FN), ("styled_arg", c_void_p)]
+                ("styled_write", STYLED_WRITE_FN), ("styled_arg", c_void_p),
+                ("waiting", c_int)]
+
+
+class Awaiting(Sized):
+    _fields_ = [("size", c_size_t), ("kind", c_enum), ("future", c_uint64),
+                ("object", c_uint64), ("type", c_char_p), ("num_state", c_size_t)]
+
+
+class Value(Sized):
+    _fields_ = [("size", c_size_t), ("key", c_char_p), ("type", c_enum),
+                ("integer", c_int64), ("real", c_double), ("string", c_char_p)]
+
+
+class Loop(Sized):
+    _fields_ = [("size", c_size_t), ("address", c_uint64), ("interpreter", c_int64),
+                ("native_thread_id", c_uint64), ("type", c_char_p),
+                ("readable", c_int), ("running", c_int), ("closed", c_int),
+                ("ready", c_long), ("timers", c_long), ("has_deadline", c_int),
+                ("next_deadline", c_double), ("has_remaining", c_int),
+                ("remaining", c_double), ("num_tasks", c_size_t),
+                ("num_fds", c_size_t), ("can_wake", c_int)]
+
+
+class LoopFd(Sized):
+    _fields_ = [("size", c_size_t), ("fd", c_int), ("reader", c_char_p),
+                ("writer", c_char_p)]
 
 
 class Message(Sized):
@@ -141,6 +167,10 @@ STRUCTS = {
     "pyag_message": Message,
     "pyag_command_options": CommandOptions,
     "pyag_mapping": Mapping,
+    "pyag_awaiting": Awaiting,
+    "pyag_value": Value,
+    "pyag_loop": Loop,
+    "pyag_loop_fd": LoopFd,
 }
 
 # ---- functions ----------------------------------------------------------------
@@ -165,6 +195,13 @@ _PROTOTYPES = {
     "pyag_session_add_debug_dir": (_ERR, [_SESSION, c_char_p]),
     "pyag_session_set_sysroot": (_ERR, [_SESSION, c_char_p]),
     "pyag_session_set_stop": (_ERR, [_SESSION, c_int]),
+    "pyag_session_set_waiting": (_ERR, [_SESSION, c_int]),
+    "pyag_await_kind_name": (c_char_p, [c_enum]),
+    "pyag_graph_awaiting": (_ERR, [_GRAPH, c_size_t, _P(Awaiting)]),
+    "pyag_graph_awaiting_state": (_ERR, [_GRAPH, c_size_t, c_size_t, _P(Value)]),
+    "pyag_graph_num_loops": (c_size_t, [_GRAPH]),
+    "pyag_graph_loop": (_ERR, [_GRAPH, c_size_t, _P(Loop)]),
+    "pyag_graph_loop_fd": (_ERR, [_GRAPH, c_size_t, c_size_t, _P(LoopFd)]),
     "pyag_session_set_cache_dir": (_ERR, [_SESSION, c_char_p]),
     "pyag_default_cache_dir": (c_char_p, []),
     "pyag_session_set_symbol_fn": (_ERR, [_SESSION, SYMBOL_FN, c_void_p]),

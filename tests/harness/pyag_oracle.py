@@ -196,7 +196,11 @@ def json_problems(doc, oracle):
 THREAD_KEYS = ["interpreter", "thread_id", "native_thread_id", "running_task", "name",
                "comm", "holds_gil", "state", "loop", "stack"]
 TASK_KEYS = ["id", "kind", "name", "interpreter", "native_thread_id", "running",
-             "call_stack", "awaited_by", "awaited_by_inferred"]
+             "call_stack", "awaited_by", "awaited_by_inferred", "awaiting"]
+AWAITING_KEYS = ["kind", "future", "object", "type", "state"]
+LOOP_KEYS = ["address", "interpreter", "native_thread_id", "type", "readable", "running",
+             "closed", "ready", "timers", "next_deadline", "remaining", "fds", "tasks",
+             "can_wake"]
 
 
 def check_json(tap, label, text, oracle, kind=None):
@@ -211,10 +215,13 @@ def check_json(tap, label, text, oracle, kind=None):
     # where the interpreter records them (3.14 and later)
     bad = [list(th) for th in doc.get("threads", []) if list(th) != THREAD_KEYS]
     bad += [list(t) for t in doc.get("tasks", []) if list(t) != TASK_KEYS]
+    bad += [list(t["awaiting"]) for t in doc.get("tasks", [])
+            if isinstance(t.get("awaiting"), dict) and list(t["awaiting"]) != AWAITING_KEYS]
+    bad += [list(lp) for lp in doc.get("loops", []) if list(lp) != LOOP_KEYS]
     recorded = tuple(int(x) for x in doc["target"]["python"].split(".")[:2]) >= (3, 14)
     bad += [t["id"] for t in doc.get("tasks", [])
             if recorded and t.get("awaited_by_inferred")]
-    if not tap.ok(keys == ["schema", "target", "threads", "tasks", "cycles",
+    if not tap.ok(keys == ["schema", "target", "threads", "tasks", "cycles", "loops",
                            "warnings"] and doc["schema"] == 1 and not bad,
                   "%s: json schema 1 with keys in order" % label, (keys, bad[:3])):
         return False

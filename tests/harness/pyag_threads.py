@@ -173,13 +173,21 @@ def check_json_threads(tap, label, text, truth, kind, pid=None):
 
 def mask_cpu_lines(doc, truth):
     """A --format=json document (parsed) with the innermost line of the
-    truth's CPU-bound threads set to None, for comparing two reads of the
-    same process (that line moves between them).  Returns doc."""
+    truth's CPU-bound threads and the time left until deadlines
+    ("remaining") set to None, for comparing two reads of the same process
+    (they move between them).  Returns doc."""
     cpu = {t["native_thread_id"] for t in (truth or {}).get("threads", [])
            if t.get("cpu_bound")}
     for t in doc.get("threads", []):
         if t.get("native_thread_id") in cpu and t.get("stack"):
             t["stack"][0]["line"] = None
+    # the time left until a deadline moves too
+    for lp in doc.get("loops", []):
+        lp["remaining"] = None
+    for t in doc.get("tasks", []):
+        state = (t.get("awaiting") or {}).get("state") or {}
+        if "remaining" in state:
+            state["remaining"] = None
     return doc
 
 
