@@ -34,7 +34,7 @@ enum cls {
 	C_EVENT, C_LOCK, C_SEMAPHORE, C_CONDITION, C_QUEUE, C_BARRIER,
 	C_TASKGROUP, C_STREAM_READER, C_FLOW_CONTROL, C_SUBPROCESS,
 	C_TIMER_HANDLE, C_HANDLE, C_GATHERING, C_CFUTURE, C_LOOP, C_WORKITEM,
-	C_TASK, C_FUTURE, C_DEQUE, C_FLOAT, C_NONE, C_SOCKET,
+	C_TASK, C_FUTURE, C_DEQUE, C_FLOAT, C_NONE, C_SOCKET, C_TIMEOUT,
 };
 
 static const struct {
@@ -65,6 +65,7 @@ static const struct {
 	{ "float", C_FLOAT },
 	{ "NoneType", C_NONE },
 	{ "_socket.socket", C_SOCKET },
+	{ "asyncio.timeouts.Timeout", C_TIMEOUT },
 };
 
 /* Py_TPFLAGS_HEAPTYPE */
@@ -85,6 +86,14 @@ struct scanned_deque {
 	int64_t len;
 };
 
+/* A selector registration whose callback's first argument is a future:
+ * loop.sock_recv(), sock_accept()... wait on it. */
+struct fd_wait {
+	uint64_t handle;
+	int64_t fd;
+	const char *callback;
+};
+
 struct aw {
 	struct walker *w;
 	struct snapshot *snap;
@@ -100,6 +109,14 @@ struct aw {
 	struct u64map workers;
 	bool workers_built;
 	struct u64map loops;    /* loop -> index into snap->loops */
+	struct u64map fd_futs;  /* future -> index into fdw */
+	struct fd_wait *fdw;
+	size_t nfdw, cap_fdw;
+	/* task -> index into deadlines: the asyncio.timeout() it is in,
+	 * found in its loop's timer heap */
+	struct u64map timeouts;
+	double *deadlines;
+	size_t ndeadlines, cap_deadlines;
 };
 
 /* ---- types ------------------------------------------------------------------ */
@@ -342,7 +359,23 @@ static bool deque_holds(struct aw *a, uint64_t dq, uint64_t item, int64_t *len_r
 	return u64map_get(&a->member, item, &where) && where == idx;
 }
 
-/* Whether the list or tuple at seq holds item (its first 1024 items). */
+struct set_find {
+	uint64_t item;
+	int64_t n;
+	bool found;
+};
+
+static bool set_find_fn(struct walker *w, uint64_t key, void *arg)
+{
+	struct set_find *f = arg;
+	(void)w;
+	f->n++;
+	f->found |= key == f->item;
+	return true;
+}
+
+/* Whether the list, tuple or set at seq holds item (a list's first 1024
+ * items). */
 static bool seq_holds(struct aw *a, uint64_t seq, uint64_t item, int64_t *len_ret)
 {
 	uint64_t items[1024];
@@ -350,6 +383,13 @@ static bool seq_holds(struct aw *a, uint64_t seq, uint64_t item, int64_t *len_re
 	*len_ret = 0;
 	if (!seq || cls_of(a, seq) == C_NONE)
 		return false;
+	if (type_named(a->w, seq, "set")) {
+		struct set_find f = { .item = item };
+		struct pyag_error *err = set_each(a->w, seq, set_find_fn, &f);
+		pyag_error_destroy(err);
+		*len_ret = err ? -1 : f.n;
+		return !err && f.found;
+	}
 	struct pyag_error *err = seq_items(a->w, seq, items, 1024, &n);
 	if (err) {
 		pyag_error_destroy(err);
@@ -835,6 +875,8 @@ static bool executor_check(struct aw *a, struct building *b, uint64_t fut)
 
 /* ---- tasks ----------------------------------------------------------------------- */
 
+static bool selector_check(struct aw *a, struct building *b, uint64_t fut);
+
 static void task_awaiting(struct aw *a, size_t ti)
 {
 	struct task_rec *t = &a->snap->tasks[ti];
@@ -861,9 +903,13 @@ static void task_awaiting(struct aw *a, size_t ti)
 		set_object(a, &b, PYAG_AWAIT_GATHER, fut);
 		put_int(&b, "children", (int64_t)n, !err && children);
 		put_int(&b, "done", (int64_t)done, !err && children);
-	} else if (!executor_check(a, &b, fut) && !owner_in_frames(a, &b, t, fut)) {
+	} else if (!executor_check(a, &b, fut) && !owner_in_frames(a, &b, t, fut) &&
+		   !selector_check(a, &b, fut)) {
 		set_object(a, &b, c == C_FUTURE ? PYAG_AWAIT_FUTURE : PYAG_AWAIT_UNKNOWN, fut);
 	}
+	uint32_t to;
+	if (u64map_get(&a->timeouts, t->addr, &to))
+		put_float(&b, "timeout", a->deadlines[to], true);
 	t = &a->snap->tasks[ti];
 	t->awaiting = arena_alloc(&a->snap->mem, sizeof(*t->awaiting));
 	struct state_item *st = b.r.nstate
@@ -912,10 +958,40 @@ static bool fd_item(struct walker *w, uint64_t key, uint64_t value, void *arg)
 	}
 	struct loop_fd *f = &fw->fds[fw->n++];
 	f->fd = fd;
-	f->reader = nh > 0 && cls_of(a, handles[0]) == C_HANDLE
-			    ? callable_name(a, attr(a, handles[0], "_callback")) : NULL;
-	f->writer = nh > 1 && cls_of(a, handles[1]) == C_HANDLE
-			    ? callable_name(a, attr(a, handles[1], "_callback")) : NULL;
+	f->reader = f->writer = NULL;
+	for (size_t k = 0; k < nh && k < 2; k++) {
+		if (cls_of(a, handles[k]) != C_HANDLE)
+			continue;
+		const char *cb = callable_name(a, attr(a, handles[k], "_callback"));
+		*(k ? &f->writer : &f->reader) = cb;
+		/* the future its callback completes */
+		uint64_t args = attr(a, handles[k], "_args"), first = 0;
+		size_t m = 0;
+		err = args ? seq_items(a->w, args, &first, 1, &m) : NULL;
+		pyag_error_destroy(err);
+		if (err || !m || !first || (cls_of(a, first) != C_FUTURE))
+			continue;
+		if (!grow((void **)&a->fdw, &a->cap_fdw, a->nfdw, sizeof(*a->fdw)) ||
+		    !u64map_put(&a->fd_futs, first, (uint32_t)a->nfdw)) {
+			fw->nomem = true;
+			return false;
+		}
+		a->fdw[a->nfdw++] = (struct fd_wait){ handles[k], fd, cb };
+	}
+	return true;
+}
+
+/* A future a selector registration completes: a socket operation. */
+static bool selector_check(struct aw *a, struct building *b, uint64_t fut)
+{
+	uint32_t idx;
+	if (!u64map_get(&a->fd_futs, fut, &idx))
+		return false;
+	const struct fd_wait *f = &a->fdw[idx];
+	set_object(a, b, PYAG_AWAIT_SOCKET, f->handle);
+	put_str(b, "operation", socket_operation(a, f->callback));
+	put_int(b, "fd", f->fd, true);
+	put_str(b, "peer", NULL);
 	return true;
 }
 
@@ -929,6 +1005,27 @@ static bool is_self_pipe(const struct loop_fd *f)
 {
 	return f->reader && !f->writer &&
 	       strcmp(f->reader, "BaseSelectorEventLoop._read_from_self") == 0;
+}
+
+/* A timer of asyncio.timeout(): its Timeout._on_timeout bound method;
+ * the task it will cancel is in a timeout context with that deadline. */
+static void timeout_note(struct aw *a, uint64_t timer)
+{
+	const struct pyag_layout *l = a->w->l;
+	uint64_t cb = attr(a, timer, "_callback"), self, task;
+	double when;
+	if (!cb || !type_named(a->w, cb, "method") ||
+	    !reader_try_read(a->w->r, cb + l->method_self, &self, 8) ||
+	    cls_of(a, self) != C_TIMEOUT || !(task = attr(a, self, "_task")) ||
+	    !float_value(a, attr(a, self, "_when"), &when))
+		return;
+	if (!grow((void **)&a->deadlines, &a->cap_deadlines, a->ndeadlines,
+		  sizeof(double)) ||
+	    !u64map_put(&a->timeouts, task, (uint32_t)a->ndeadlines)) {
+		snapshot_nomem(a->snap, "timeouts");
+		return;
+	}
+	a->deadlines[a->ndeadlines++] = when;
 }
 
 static void loop_read(struct aw *a, struct loop_rec *lr)
@@ -967,6 +1064,7 @@ static void loop_read(struct aw *a, struct loop_rec *lr)
 			if (!lr->has_deadline || when < lr->next_deadline)
 				lr->next_deadline = when;
 			lr->has_deadline = true;
+			timeout_note(a, items[i]);
 		}
 		free(items);
 	}
@@ -1025,7 +1123,12 @@ static void loops_build(struct aw *a)
 	for (size_t i = 0; i < snap->ntasks; i++)
 		if (snap->tasks[i].is_task)
 			loop_add(a, snap->tasks[i].loop, snap->tasks[i].interp_id);
-	/* what could wake each loop's tasks */
+}
+
+/* What could wake each loop's tasks (after the tasks' awaiting). */
+static void loops_wake(struct aw *a)
+{
+	struct snapshot *snap = a->snap;
 	bool *woken = calloc(snap->nloops ? snap->nloops : 1, sizeof(bool));
 	if (!woken) {
 		snapshot_nomem(snap, "loop records");
@@ -1065,11 +1168,18 @@ void walk_awaiting(struct walker *w)
 		snap->now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 		snap->has_now = true;
 	}
+	/* the loops first: their selectors name the futures of socket
+	 * operations */
+	loops_build(&a);
 	for (size_t i = 0; i < snap->ntasks && !snap->nomem; i++)
 		task_awaiting(&a, i);
 	if (!snap->nomem)
-		loops_build(&a);
+		loops_wake(&a);
 	snap->waiting = true;
+	u64map_deinit(&a.fd_futs);
+	free(a.fdw);
+	u64map_deinit(&a.timeouts);
+	free(a.deadlines);
 	u64map_deinit(&a.types);
 	u64map_deinit(&a.deques);
 	u64map_deinit(&a.member);
