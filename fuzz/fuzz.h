@@ -70,12 +70,16 @@ static inline void fuzz_command(struct pyag_session *s, const char *format)
 {
 	char fmt[32];
 	snprintf(fmt, sizeof(fmt), "--format=%s", format);
-	char *argv[] = { fmt, (char *)"--stats", NULL };
+	/* what each task waits on and the loops: json and loops read them
+	 * always, the other formats with --waiting (callgraph has none) */
+	bool waiting = strcmp(format, "callgraph") != 0 && strcmp(format, "json") != 0 &&
+		       strcmp(format, "loops") != 0;
+	char *argv[] = { fmt, (char *)"--stats", waiting ? (char *)"--waiting" : NULL, NULL };
 	bool verbose = getenv("PYAG_FUZZ_VERBOSE") != NULL;
 	struct pyag_command_options co = PYAG_INIT_COMMAND_OPTIONS;
 	co.write = verbose ? fuzz_print : fuzz_discard;
 	co.message = verbose ? fuzz_message : NULL;
-	struct pyag_error *err = pyag_command_run(s, 2, argv, &co, NULL);
+	struct pyag_error *err = pyag_command_run(s, waiting ? 3 : 2, argv, &co, NULL);
 	if (verbose && err)
 		fprintf(stderr, "%s\n", pyag_error_message(err));
 	pyag_error_destroy(err);
@@ -107,7 +111,7 @@ static inline struct pyag_session *fuzz_callback_session(pyag_read_fn *read,
 }
 
 static const char *const fuzz_formats[] = {
-	"callgraph", "json", "tree", "table", "csv", "dot", "threads"
+	"callgraph", "json", "tree", "table", "csv", "dot", "threads", "loops"
 };
 
 #endif

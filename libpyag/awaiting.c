@@ -286,59 +286,40 @@ static int64_t container_len(struct aw *a, uint64_t obj)
 	return n >= 0 && (uint64_t)n <= a->w->lim->max_set ? n : -1;
 }
 
+struct deque_member {
+	struct aw *a;
+	uint32_t me;
+	bool nomem;
+};
+
+static bool deque_member_fn(struct walker *w, uint64_t item, void *arg)
+{
+	struct deque_member *d = arg;
+	(void)w;
+	if (!u64map_put(&d->a->member, item, d->me)) {
+		d->nomem = true;
+		return false;
+	}
+	return true;
+}
+
 /* Scan the deque dq once (bounded by the set limit): its length, and
  * which deque each item is in. */
 static struct pyag_error *deque_scan(struct aw *a, uint64_t dq, uint32_t *idx_ret)
 {
-	struct walker *w = a->w;
-	const struct pyag_layout *l = w->l;
-	uint8_t head[64];
 	if (u64map_get(&a->deques, dq, idx_ret))
 		return NULL;
-	struct pyag_error *err = read_struct(w, dq, head, l->deque_leftindex + 8);
-	if (err)
-		return pyag_error_wrap(err, "deque 0x%llx", (unsigned long long)dq);
-	int64_t len = (int64_t)get_u64(head, l->deque_len);
-	uint64_t block = get_u64(head, l->deque_leftblock);
-	uint64_t index = get_u64(head, l->deque_leftindex);
-	if (len < 0 || (uint64_t)len > w->lim->max_set || index >= l->block_len)
-		return pyag_error_create(PYAG_ERROR_CORRUPT,
-					 "deque 0x%llx is corrupt (length %lld, index %llu)",
-					 (unsigned long long)dq, (long long)len,
-					 (unsigned long long)index);
 	if (!grow((void **)&a->dq, &a->cap_dq, a->ndq, sizeof(*a->dq)) ||
 	    !u64map_put(&a->deques, dq, (uint32_t)a->ndq))
 		return pyag_error_nomem("deque index");
 	uint32_t me = (uint32_t)a->ndq++;
-	a->dq[me] = (struct scanned_deque){ .addr = dq, .len = len };
+	a->dq[me] = (struct scanned_deque){ .addr = dq, .len = -1 };
 	*idx_ret = me;
-	uint64_t items[64];
-	for (int64_t left = len; left > 0;) {
-		uint64_t n = l->block_len - index;
-		if ((int64_t)n > left)
-			n = (uint64_t)left;
-		if (n > 64)
-			n = 64;
-		err = pyag_reader_read(w->r, block + l->block_data + 8 * index, items,
-				       (size_t)(8 * n));
-		if (err)
-			return pyag_error_wrap(err, "deque 0x%llx: block", (unsigned long long)dq);
-		for (uint64_t k = 0; k < n; k++)
-			if (items[k] && !u64map_put(&a->member, items[k], me))
-				return pyag_error_nomem("deque index");
-		left -= (int64_t)n;
-		index = 0;
-		if (left > 0) {
-			err = reader_read_u64(w->r, block + l->block_rightlink, &block);
-			if (!err && !block)
-				err = pyag_error_create(PYAG_ERROR_CORRUPT,
-							"deque 0x%llx: blocks end early",
-							(unsigned long long)dq);
-			if (err)
-				return err;
-		}
-	}
-	return NULL;
+	struct deque_member d = { .a = a, .me = me };
+	struct pyag_error *err = deque_each(a->w, dq, deque_member_fn, &d, &a->dq[me].len);
+	if (!err && d.nomem)
+		err = pyag_error_nomem("deque index");
+	return err;
 }
 
 /* Whether the deque at dq (which may be None) holds item; *len_ret its

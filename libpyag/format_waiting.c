@@ -160,11 +160,13 @@ void format_awaiting_text(struct strbuf *sb, const struct snapshot *snap,
 	}
 	sb_printf(sb, "%s 0x%llx", pyag_await_kind_name((enum pyag_await_kind)a->kind),
 		  (unsigned long long)a->object);
-	if (a->kind == PYAG_AWAIT_TASK) {
+	if (a->kind == PYAG_AWAIT_TASK || a->kind == PYAG_AWAIT_SHIELD) {
 		long p = snapshot_find(snap, a->object);
 		if (p >= 0 && snap->tasks[p].is_task && snap->tasks[p].name) {
 			sb_putc(sb, ' ');
 			py_repr(sb, snap->tasks[p].name);
+		} else if (a->type) {
+			sb_printf(sb, " %s", a->type);
 		}
 	} else if (a->type) {
 		sb_printf(sb, " %s", a->type);

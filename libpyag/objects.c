@@ -855,6 +855,63 @@ struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name
 	return NULL;
 }
 
+/* ---- deques ------------------------------------------------------------------ */
+
+struct pyag_error *deque_each(struct walker *w, uint64_t dq,
+			      bool (*fn)(struct walker *, uint64_t item, void *), void *arg,
+			      int64_t *len_ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint8_t head[64];
+	*len_ret = -1;
+	if (l->deque_leftindex + 8 > sizeof(head) || l->block_len > 1024)
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "deque layout out of range");
+	struct pyag_error *err = read_struct(w, dq, head, l->deque_leftindex + 8);
+	if (err)
+		return pyag_error_wrap(err, "deque 0x%llx", (unsigned long long)dq);
+	int64_t len = (int64_t)get_u64(head, l->deque_len);
+	uint64_t block = get_u64(head, l->deque_leftblock);
+	uint64_t index = get_u64(head, l->deque_leftindex);
+	if (len < 0 || (uint64_t)len > w->lim->max_set || index >= l->block_len)
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "deque 0x%llx is corrupt (length %lld, index %llu)",
+					 (unsigned long long)dq, (long long)len,
+					 (unsigned long long)index);
+	*len_ret = len;
+	uint64_t items[64];
+	bool more = true;
+	/* at most len items, so at most len / block_len + 2 blocks */
+	for (int64_t left = len; left > 0 && more;) {
+		uint64_t n = l->block_len - index;
+		if ((int64_t)n > left)
+			n = (uint64_t)left;
+		if (n > 64)
+			n = 64;
+		err = pyag_reader_read(w->r, block + l->block_data + 8 * index, items,
+				       (size_t)(8 * n));
+		if (err)
+			return pyag_error_wrap(err, "deque 0x%llx: block 0x%llx",
+					       (unsigned long long)dq, (unsigned long long)block);
+		for (uint64_t k = 0; k < n && more; k++)
+			if (items[k])
+				more = fn(w, items[k], arg);
+		left -= (int64_t)n;
+		index += n;
+		if (left > 0 && index >= l->block_len) {
+			index = 0;
+			err = reader_read_u64(w->r, block + l->block_rightlink, &block);
+			if (!err && !block)
+				err = pyag_error_create(PYAG_ERROR_CORRUPT,
+							"deque 0x%llx: its blocks end before "
+							"its %lld items", (unsigned long long)dq,
+							(long long)len);
+			if (err)
+				return err;
+		}
+	}
+	return NULL;
+}
+
 /* ---- futures and callables ------------------------------------------------ */
 
 /* The done callbacks of a future: callback0, then the (callback, context)

@@ -132,6 +132,12 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;
 
+/* fn(w, item, arg) for each item of the collections.deque at dq, left to
+ * right, until fn returns false; *len_ret its length (bounded by the set
+ * limit; -1 when unreadable). */
+struct pyag_error *deque_each(struct walker *w, uint64_t dq,
+			      bool (*fn)(struct walker *, uint64_t item, void *), void *arg,
+			      int64_t *len_ret) HIDDEN;
 /* The done callbacks of a future (at most MAX_CALLBACKS into out). */
 #define MAX_CALLBACKS 64
 size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out) HIDDEN;

@@ -708,6 +708,91 @@ START_TEST(test_object_attr)
 }
 END_TEST
 
+struct collected {
+	uint64_t v[256];
+	size_t n;
+};
+
+static bool collect_item(struct walker *w, uint64_t item, void *arg)
+{
+	struct collected *c = arg;
+	(void)w;
+	if (c->n < 256)
+		c->v[c->n++] = item;
+	return true;
+}
+
+/* A collections.deque of len items from index first of a chain of blocks. */
+static uint64_t fake_deque(struct fake_py *py, uint64_t *blocks, size_t nblocks,
+			   uint64_t first, int64_t len)
+{
+	const struct pyag_layout *l = &py->l;
+	uint64_t dq = fake_alloc(py->m, 128);
+	for (size_t b = 0; b < nblocks; b++) {
+		blocks[b] = fake_alloc(py->m, l->block_rightlink + 8);
+		for (uint64_t k = 0; k < l->block_len; k++)
+			fake_w64(py->m, blocks[b] + l->block_data + 8 * k,
+				 0x1000 * (b + 1) + k);
+	}
+	for (size_t b = 0; b + 1 < nblocks; b++)
+		fake_w64(py->m, blocks[b] + l->block_rightlink, blocks[b + 1]);
+	fake_w64(py->m, dq + l->deque_len, (uint64_t)len);
+	fake_w64(py->m, dq + l->deque_leftblock, blocks[0]);
+	fake_w64(py->m, dq + l->deque_leftindex, first);
+	return dq;
+}
+
+START_TEST(test_deque_reader)
+{
+	struct obj_env e;
+	obj_env_init(&e, fake_version(_i));
+	struct fake_py *py = &e.py;
+	const struct pyag_layout *l = &py->l;
+	struct walker *w = &e.w;
+	uint64_t blocks[3];
+	/* 4 items at the end of the first block, 6 in the second */
+	uint64_t dq = fake_deque(py, blocks, 2, l->block_len - 4, 10);
+	struct collected c = { .n = 0 };
+	int64_t len;
+	ck_assert_ptr_null(deque_each(w, dq, collect_item, &c, &len));
+	ck_assert_int_eq(len, 10);
+	ck_assert_uint_eq(c.n, 10);
+	ck_assert_uint_eq(c.v[0], 0x1000 + l->block_len - 4);
+	ck_assert_uint_eq(c.v[3], 0x1000 + l->block_len - 1);
+	ck_assert_uint_eq(c.v[4], 0x2000);
+	ck_assert_uint_eq(c.v[9], 0x2005);
+	/* an empty deque */
+	uint64_t empty = fake_deque(py, blocks, 1, 31, 0);
+	c.n = 0;
+	ck_assert_ptr_null(deque_each(w, empty, collect_item, &c, &len));
+	ck_assert_int_eq(len, 0);
+	ck_assert_uint_eq(c.n, 0);
+	/* hostile: a length beyond the limit, an index outside a block, blocks
+	 * that end before the items do: errors, no items beyond what exists */
+	static const struct { int64_t len; uint64_t first; size_t nblocks; } bad[] = {
+		{ -1, 0, 1 }, { 1ll << 40, 0, 1 }, { 3, 64, 1 }, { 200, 0, 2 },
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		uint64_t b = fake_deque(py, blocks, bad[k].nblocks, bad[k].first, bad[k].len);
+		c.n = 0;
+		struct pyag_error *err = deque_each(w, b, collect_item, &c, &len);
+		ck_assert_msg(err && pyag_error_code(err) == PYAG_ERROR_CORRUPT,
+			      "case %zu: %s", k, err ? pyag_error_message(err) : "no error");
+		ck_assert_uint_le(c.n, bad[k].nblocks * l->block_len);
+		pyag_error_destroy(err);
+	}
+	/* a block that links to itself: as many items as the length says
+	 * (bounded by it), never a hang */
+	uint64_t loop = fake_deque(py, blocks, 1, 0, 3 * (int64_t)l->block_len);
+	fake_w64(py->m, blocks[0] + l->block_rightlink, blocks[0]);
+	pyag_reader_invalidate(e.r);
+	c.n = 0;
+	ck_assert_ptr_null(deque_each(w, loop, collect_item, &c, &len));
+	ck_assert_uint_eq(c.n, 3 * l->block_len < 256 ? 3 * l->block_len : 256);
+	obj_env_deinit(&e);
+}
+END_TEST
+
 START_TEST(test_thread_records)
 {
 	struct world w;
@@ -1152,6 +1237,7 @@ static void walk_tests(TCase *tc)
 	tcase_add_loop_test(tc, test_dict_reader, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_object_attr, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_thread_records, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_deque_reader, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 }
 
 static void format_tests(TCase *tc)
