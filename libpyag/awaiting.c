@@ -119,6 +119,15 @@ struct aw {
 	size_t ndeadlines, cap_deadlines;
 };
 
+/* An error that only makes a value unknown; running out of memory is
+ * never that: the capture then fails. */
+static void drop(struct aw *a, struct pyag_error *err)
+{
+	if (err && pyag_error_code(err) == PYAG_ERROR_NO_MEMORY)
+		snapshot_nomem(a->snap, "what tasks wait on");
+	pyag_error_destroy(err);
+}
+
 /* ---- types ------------------------------------------------------------------ */
 
 static bool grow(void **v, size_t *cap, size_t n, size_t size)
@@ -146,7 +155,7 @@ static const char *type_fullname(struct aw *a, uint64_t type, uint64_t flags)
 		return NULL;
 	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, name, sizeof(name));
 	if (err) {
-		pyag_error_destroy(err);
+		drop(a, err);
 		return NULL;
 	}
 	const char *module = NULL;
@@ -155,7 +164,7 @@ static const char *type_fullname(struct aw *a, uint64_t type, uint64_t flags)
 		err = dict_get_str(w, dict, "__module__", &mod);
 		if (!err && mod && object_kind(w, mod) == TYPE_STR)
 			err = read_str(w, mod, &module);
-		pyag_error_destroy(err);
+		drop(a, err);
 	}
 	if (module && strcmp(module, "builtins") != 0)
 		snprintf(full, sizeof(full), "%s.%s", module, name);
@@ -219,12 +228,13 @@ static enum cls cls_of(struct aw *a, uint64_t obj)
 
 /* ---- values -------------------------------------------------------------------- */
 
+
 static uint64_t attr(struct aw *a, uint64_t obj, const char *name)
 {
 	uint64_t v = 0;
 	struct pyag_error *err = object_attr(a->w, obj, name, &v);
 	if (err) {
-		pyag_error_destroy(err);
+		drop(a, err);
 		return 0;
 	}
 	return v;
@@ -238,7 +248,7 @@ static bool int_value(struct aw *a, uint64_t obj, int64_t *ret)
 		return false;
 	struct pyag_error *err = read_int(a->w, obj, &v, &neg);
 	if (err) {
-		pyag_error_destroy(err);
+		drop(a, err);
 		return false;
 	}
 	if (v > INT64_MAX)
@@ -261,7 +271,7 @@ static const char *str_value(struct aw *a, uint64_t obj)
 	if (!obj || object_kind(a->w, obj) != TYPE_STR)
 		return NULL;
 	struct pyag_error *err = read_str(a->w, obj, &s);
-	pyag_error_destroy(err);
+	drop(a, err);
 	return err ? NULL : s;
 }
 
@@ -367,13 +377,13 @@ static bool seq_holds(struct aw *a, uint64_t seq, uint64_t item, int64_t *len_re
 	if (type_named(a->w, seq, "set")) {
 		struct set_find f = { .item = item };
 		struct pyag_error *err = set_each(a->w, seq, set_find_fn, &f);
-		pyag_error_destroy(err);
+		drop(a, err);
 		*len_ret = err ? -1 : f.n;
 		return !err && f.found;
 	}
 	struct pyag_error *err = seq_items(a->w, seq, items, 1024, &n);
 	if (err) {
-		pyag_error_destroy(err);
+		drop(a, err);
 		*len_ret = -1;
 		return false;
 	}
@@ -490,7 +500,7 @@ static const char *peer_name(struct aw *a, uint64_t addr)
 	size_t n = 0;
 	struct pyag_error *err = seq_items(a->w, addr, items, 2, &n);
 	if (err) {
-		pyag_error_destroy(err);
+		drop(a, err);
 		return NULL;
 	}
 	int64_t port;
@@ -513,7 +523,7 @@ static void put_transport(struct aw *a, struct building *b, uint64_t transport)
 	uint64_t extra = transport ? attr(a, transport, "_extra") : 0, p = 0;
 	if (extra && object_kind(a->w, extra) == TYPE_OTHER) {
 		struct pyag_error *err = dict_get_str(a->w, extra, "peername", &p);
-		pyag_error_destroy(err);
+		drop(a, err);
 		if (!err)
 			peer = peer_name(a, p);
 	}
@@ -650,7 +660,7 @@ static bool owner_check(struct aw *a, struct building *b, uint64_t obj, uint64_t
 		size_t n = 0;
 		x = attr(a, obj, "_args");
 		struct pyag_error *err = x ? seq_items(a->w, x, args, 3, &n) : NULL;
-		pyag_error_destroy(err);
+		drop(a, err);
 		if (err || n < 1 || args[0] != fut)
 			return false;
 		const char *cb = callable_name(a, attr(a, obj, "_callback"));
@@ -716,7 +726,7 @@ static size_t frame_locals(struct aw *a, uint64_t frame, uint64_t *vals, size_t 
 	size_t n = 0;
 	struct pyag_error *err = seq_items(w, names, namev, max < MAX_LOCALS ? max : MAX_LOCALS, &n);
 	if (err) {
-		pyag_error_destroy(err);
+		drop(a, err);
 		return 0;
 	}
 	if (!n || !reader_try_read(w->r, code + l->code_localspluskinds, &kinds_obj, 8) ||
@@ -730,7 +740,7 @@ static size_t frame_locals(struct aw *a, uint64_t frame, uint64_t *vals, size_t 
 			vals[i] = 0;
 		bool is_self = false;
 		if (*self_idx == (size_t)-1) {
-			pyag_error_destroy(str_equals(w, namev[i], "self", &is_self));
+			drop(a, str_equals(w, namev[i], "self", &is_self));
 			if (is_self)
 				*self_idx = i;
 		}
@@ -828,7 +838,7 @@ static bool executor_check(struct aw *a, struct building *b, uint64_t fut)
 		if (callable_named(a->w, cbs[i], "shield.<locals>._outer_done_callback",
 				   false, NULL)) {
 			err = closure_var(a->w, cbs[i], "inner", &inner);
-			pyag_error_destroy(err);
+			drop(a, err);
 			if (err || !inner)
 				continue;
 			set_object(a, b, PYAG_AWAIT_SHIELD, inner);
@@ -838,7 +848,7 @@ static bool executor_check(struct aw *a, struct building *b, uint64_t fut)
 				    false, NULL))
 			continue;
 		err = closure_var(a->w, cbs[i], "source", &source);
-		pyag_error_destroy(err);
+		drop(a, err);
 		if (err || !source || cls_of(a, source) != C_CFUTURE)
 			continue;
 		set_object(a, b, PYAG_AWAIT_EXECUTOR, source);
@@ -874,7 +884,7 @@ static void task_awaiting(struct aw *a, size_t ti)
 		size_t n = 0, done = 0;
 		struct pyag_error *err = children ? seq_items(a->w, children, items, 1024, &n)
 						  : NULL;
-		pyag_error_destroy(err);
+		drop(a, err);
 		for (size_t i = 0; i < n; i++) {
 			int32_t state;
 			if (reader_try_read(a->w->r, items[i] + a->w->l->fut_state, &state, 4) &&
@@ -930,7 +940,7 @@ static bool fd_item(struct walker *w, uint64_t key, uint64_t value, void *arg)
 	struct pyag_error *err = seq_items(a->w, value, items, 4, &n);
 	if (!err && n == 4)
 		err = seq_items(a->w, items[3], handles, 2, &nh);
-	pyag_error_destroy(err);
+	drop(a, err);
 	if (fw->n >= MAX_FDS)
 		return false;
 	if (!grow((void **)&fw->fds, &fw->cap, fw->n, sizeof(*fw->fds))) {
@@ -949,7 +959,7 @@ static bool fd_item(struct walker *w, uint64_t key, uint64_t value, void *arg)
 		uint64_t args = attr(a, handles[k], "_args"), first = 0;
 		size_t m = 0;
 		err = args ? seq_items(a->w, args, &first, 1, &m) : NULL;
-		pyag_error_destroy(err);
+		drop(a, err);
 		if (err || !m || !first || (cls_of(a, first) != C_FUTURE))
 			continue;
 		if (!grow((void **)&a->fdw, &a->cap_fdw, a->nfdw, sizeof(*a->fdw)) ||
