@@ -71,7 +71,6 @@ static const struct {
 /* Py_TPFLAGS_HEAPTYPE */
 #define TPFLAGS_HEAPTYPE (1ull << 9)
 #define MAX_BASES 8
-#define MAX_LOCALS 64
 #define MAX_TYPE_NAME 256
 #define MAX_STATE 8
 
@@ -94,6 +93,22 @@ struct fd_wait {
 	const char *callback;
 };
 
+struct attr_memo {
+	uint64_t obj;
+	const char *name;       /* static */
+	uint64_t value;
+};
+
+#define MAX_LOCALS 64
+
+/* What the fast locals of a code object are: how many (at most
+ * MAX_LOCALS), their kinds, which one is `self`. */
+struct code_locals {
+	uint8_t n;
+	int8_t self_idx;        /* -1: none */
+	uint8_t kinds[MAX_LOCALS];
+};
+
 struct aw {
 	struct walker *w;
 	struct snapshot *snap;
@@ -112,6 +127,14 @@ struct aw {
 	struct u64map fd_futs;  /* future -> index into fdw */
 	struct fd_wait *fdw;
 	size_t nfdw, cap_fdw;
+	/* attributes already read: hash(obj, name) -> index into attrs */
+	struct u64map attr_index;
+	struct attr_memo *attrs;
+	size_t nattrs, cap_attrs;
+	/* code object -> index into code_locals */
+	struct u64map code_index;
+	struct code_locals *code_locals;
+	size_t ncode_locals, cap_code_locals;
 	/* task -> index into deadlines: the asyncio.timeout() it is in,
 	 * found in its loop's timer heap */
 	struct u64map timeouts;
@@ -229,13 +252,28 @@ static enum cls cls_of(struct aw *a, uint64_t obj)
 /* ---- values -------------------------------------------------------------------- */
 
 
+/* obj.name (0: none, or unreadable); the tasks waiting on one object read
+ * its attributes once. */
 static uint64_t attr(struct aw *a, uint64_t obj, const char *name)
 {
+	uint64_t key = (obj * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)name;
+	uint32_t idx;
+	if (u64map_get(&a->attr_index, key, &idx) && a->attrs[idx].obj == obj &&
+	    a->attrs[idx].name == name)
+		return a->attrs[idx].value;
 	uint64_t v = 0;
 	struct pyag_error *err = object_attr(a->w, obj, name, &v);
 	if (err) {
 		drop(a, err);
-		return 0;
+		v = 0;
+	}
+	if (!u64map_get(&a->attr_index, key, &idx)) {
+		if (!grow((void **)&a->attrs, &a->cap_attrs, a->nattrs, sizeof(*a->attrs)) ||
+		    !u64map_put(&a->attr_index, key, (uint32_t)a->nattrs)) {
+			snapshot_nomem(a->snap, "what tasks wait on");
+			return v;
+		}
+		a->attrs[a->nattrs++] = (struct attr_memo){ obj, name, v };
 	}
 	return v;
 }
@@ -708,43 +746,75 @@ static bool owner_check(struct aw *a, struct building *b, uint64_t obj, uint64_t
 /* The fast locals of the frame at frame (a thread's, or the one inside a
  * coroutine or async generator): up to max values, and which of them is
  * `self`. */
+/* The locals of a code object (cached): NULL when unreadable. */
+static const struct code_locals *code_locals_of(struct aw *a, uint64_t code)
+{
+	struct walker *w = a->w;
+	const struct pyag_layout *l = w->l;
+	uint32_t idx;
+	if (u64map_get(&a->code_index, code, &idx))
+		return idx == UINT32_MAX ? NULL : &a->code_locals[idx];
+	struct code_locals cl = { .self_idx = -1 };
+	uint64_t names, namev[MAX_LOCALS], kinds_obj;
+	size_t n = 0;
+	bool ok = object_kind(w, code) == TYPE_CODE &&
+		  reader_try_read(w->r, code + l->code_localsplusnames, &names, 8);
+	if (ok) {
+		struct pyag_error *err = seq_items(w, names, namev, MAX_LOCALS, &n);
+		ok = !err;
+		drop(a, err);
+	}
+	ok = ok && reader_try_read(w->r, code + l->code_localspluskinds, &kinds_obj, 8) &&
+	     (!n || reader_try_read(w->r, kinds_obj + l->bytes_sval, cl.kinds, n));
+	for (size_t i = 0; ok && i < n && cl.self_idx < 0; i++) {
+		bool is_self = false;
+		drop(a, str_equals(w, namev[i], "self", &is_self));
+		if (is_self)
+			cl.self_idx = (int8_t)i;
+	}
+	cl.n = (uint8_t)n;
+	if (ok && !grow((void **)&a->code_locals, &a->cap_code_locals, a->ncode_locals,
+			sizeof(cl))) {
+		snapshot_nomem(a->snap, "what tasks wait on");
+		return NULL;
+	}
+	if (!u64map_put(&a->code_index, code, ok ? (uint32_t)a->ncode_locals : UINT32_MAX)) {
+		snapshot_nomem(a->snap, "what tasks wait on");
+		return NULL;
+	}
+	if (!ok)
+		return NULL;
+	a->code_locals[a->ncode_locals] = cl;
+	return &a->code_locals[a->ncode_locals++];
+}
+
+/* The fast locals of the frame at frame (a thread's, or the one inside a
+ * coroutine or async generator): up to max values, and which of them is
+ * `self`. */
 static size_t frame_locals(struct aw *a, uint64_t frame, uint64_t *vals, size_t max,
 			   size_t *self_idx)
 {
 	struct walker *w = a->w;
 	const struct pyag_layout *l = w->l;
-	uint64_t code, names;
+	uint64_t code;
 	*self_idx = (size_t)-1;
 	if (!reader_try_read(w->r, frame + l->frame_executable, &code, 8))
 		return 0;
 	code &= ~l->stackref_tag_mask;
-	if (!code || object_kind(w, code) != TYPE_CODE ||
-	    !reader_try_read(w->r, code + l->code_localsplusnames, &names, 8))
+	const struct code_locals *cl = code ? code_locals_of(a, code) : NULL;
+	if (!cl)
 		return 0;
-	uint64_t namev[MAX_LOCALS], kinds_obj;
-	uint8_t kinds[MAX_LOCALS];
-	size_t n = 0;
-	struct pyag_error *err = seq_items(w, names, namev, max < MAX_LOCALS ? max : MAX_LOCALS, &n);
-	if (err) {
-		drop(a, err);
-		return 0;
-	}
-	if (!n || !reader_try_read(w->r, code + l->code_localspluskinds, &kinds_obj, 8) ||
-	    !reader_try_read(w->r, kinds_obj + l->bytes_sval, kinds, n) ||
-	    !reader_try_read(w->r, frame + l->frame_localsplus, vals, 8 * n))
+	size_t n = cl->n < max ? cl->n : max;
+	if (!n || !reader_try_read(w->r, frame + l->frame_localsplus, vals, 8 * n))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		vals[i] &= ~l->stackref_tag_mask;
-		if ((kinds[i] & CO_FAST_CELL) && vals[i] && type_named(w, vals[i], "cell") &&
+		if ((cl->kinds[i] & CO_FAST_CELL) && vals[i] && type_named(w, vals[i], "cell") &&
 		    !reader_try_read(w->r, vals[i] + l->cell_ref, &vals[i], 8))
 			vals[i] = 0;
-		bool is_self = false;
-		if (*self_idx == (size_t)-1) {
-			drop(a, str_equals(w, namev[i], "self", &is_self));
-			if (is_self)
-				*self_idx = i;
-		}
 	}
+	if (cl->self_idx >= 0 && (size_t)cl->self_idx < n)
+		*self_idx = (size_t)cl->self_idx;
 	return n;
 }
 
@@ -1171,6 +1241,10 @@ void walk_awaiting(struct walker *w)
 	free(a.fdw);
 	u64map_deinit(&a.timeouts);
 	free(a.deadlines);
+	u64map_deinit(&a.attr_index);
+	free(a.attrs);
+	u64map_deinit(&a.code_index);
+	free(a.code_locals);
 	u64map_deinit(&a.types);
 	u64map_deinit(&a.deques);
 	u64map_deinit(&a.member);
