@@ -615,26 +615,33 @@ static bool owner_check(struct aw *a, struct building *b, uint64_t obj, uint64_t
 	uint64_t x;
 	switch (cls_of(a, obj)) {
 	case C_EVENT:
-		if (!deque_holds(a, attr(a, obj, "_waiters"), fut, &n1))
-			return false;
-		set_object(a, b, PYAG_AWAIT_EVENT, obj);
-		put_bool(b, "set", bool_attr(a, obj, "_value"));
-		put_len(b, "waiters", n1);
-		return true;
 	case C_LOCK:
+	case C_SEMAPHORE: {
+		/* a waiter deque, and a flag or a count */
+		static const struct {
+			enum cls cls;
+			enum pyag_await_kind kind;
+			const char *key, *name;
+			bool flag;
+		} prims[] = {
+			{ C_EVENT, PYAG_AWAIT_EVENT, "set", "_value", true },
+			{ C_LOCK, PYAG_AWAIT_LOCK, "locked", "_locked", true },
+			{ C_SEMAPHORE, PYAG_AWAIT_SEMAPHORE, "value", "_value", false },
+		};
+		enum cls c = cls_of(a, obj);
+		size_t k = 0;
+		while (prims[k].cls != c)
+			k++;
 		if (!deque_holds(a, attr(a, obj, "_waiters"), fut, &n1))
 			return false;
-		set_object(a, b, PYAG_AWAIT_LOCK, obj);
-		put_bool(b, "locked", bool_attr(a, obj, "_locked"));
+		set_object(a, b, prims[k].kind, obj);
+		if (prims[k].flag)
+			put_bool(b, prims[k].key, bool_attr(a, obj, prims[k].name));
+		else
+			put_int_attr(a, b, prims[k].key, obj, prims[k].name);
 		put_len(b, "waiters", n1);
 		return true;
-	case C_SEMAPHORE:
-		if (!deque_holds(a, attr(a, obj, "_waiters"), fut, &n1))
-			return false;
-		set_object(a, b, PYAG_AWAIT_SEMAPHORE, obj);
-		put_int_attr(a, b, "value", obj, "_value");
-		put_len(b, "waiters", n1);
-		return true;
+	}
 	case C_CONDITION:
 		if (!deque_holds(a, attr(a, obj, "_waiters"), fut, &n1))
 			return false;

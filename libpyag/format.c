@@ -204,7 +204,7 @@ static void json_addr(struct strbuf *sb, uint64_t a)
 		sb_puts(sb, "null");
 }
 
-static void json_string_or_null(struct strbuf *sb, const char *s)
+void json_string_or_null(struct strbuf *sb, const char *s)
 {
 	if (s)
 		json_string(sb, s);

@@ -25,6 +25,8 @@ void format_table(struct strbuf *sb, const struct render_ctx *ctx, bool csv) HID
 void format_dot(struct strbuf *sb, const struct render_ctx *ctx) HIDDEN;
 void format_stats(struct strbuf *sb, const struct snapshot *snap,
 		  const struct graph *g) HIDDEN;
+/* A JSON string, or null for NULL. */
+void json_string_or_null(struct strbuf *sb, const char *s) HIDDEN;
 /* What a task waits on and the loops (format_waiting.c): JSON values,
  * the one-line text of --waiting, dot's nodes, the loops format. */
 void format_awaiting_json(struct strbuf *sb, const struct await_rec *a) HIDDEN;

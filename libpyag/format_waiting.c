@@ -51,10 +51,7 @@ void format_awaiting_json(struct strbuf *sb, const struct await_rec *a)
 	sb_puts(sb, ", \"object\": ");
 	json_addr_or_null(sb, a->object);
 	sb_puts(sb, ", \"type\": ");
-	if (a->type)
-		json_string(sb, a->type);
-	else
-		sb_puts(sb, "null");
+	json_string_or_null(sb, a->type);
 	sb_puts(sb, ", \"state\": {");
 	for (uint8_t k = 0; k < a->nstate; k++) {
 		sb_puts(sb, k ? ", " : "");
@@ -85,10 +82,7 @@ void format_loops_json(struct strbuf *sb, const struct render_ctx *ctx)
 			  "\"native_thread_id\": %llu, \"type\": ",
 			  (unsigned long long)l->addr, (long long)l->interp_id,
 			  (unsigned long long)l->native_thread_id);
-		if (l->type)
-			json_string(sb, l->type);
-		else
-			sb_puts(sb, "null");
+		json_string_or_null(sb, l->type);
 		sb_printf(sb, ", \"readable\": %s, \"running\": %s, \"closed\": %s, ",
 			  l->readable ? "true" : "false", l->running ? "true" : "false",
 			  l->closed ? "true" : "false");
@@ -112,15 +106,9 @@ void format_loops_json(struct strbuf *sb, const struct render_ctx *ctx)
 		for (uint32_t k = 0; k < l->nfds; k++) {
 			sb_printf(sb, "%s{\"fd\": %lld, \"reader\": ", k ? ", " : "",
 				  (long long)l->fds[k].fd);
-			if (l->fds[k].reader)
-				json_string(sb, l->fds[k].reader);
-			else
-				sb_puts(sb, "null");
+			json_string_or_null(sb, l->fds[k].reader);
 			sb_puts(sb, ", \"writer\": ");
-			if (l->fds[k].writer)
-				json_string(sb, l->fds[k].writer);
-			else
-				sb_puts(sb, "null");
+			json_string_or_null(sb, l->fds[k].writer);
 			sb_putc(sb, '}');
 		}
 		sb_printf(sb, "], \"tasks\": %zu, \"can_wake\": %s}", l->ntasks,
