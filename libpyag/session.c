@@ -4,10 +4,12 @@
  * interpreter -> layout -> walk (again when a running process tore it) ->
  * graph.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "format.h"
 
@@ -422,6 +424,92 @@ static void read_thread_comms(struct snapshot *snap, int pid)
 	}
 }
 
+/* The peer "host:port" of the TCP socket with inode ino, from
+ * /proc/PID/net/tcp and tcp6 (the kernel's table, as ss shows it); NULL
+ * when it has none (listening) or is not TCP. */
+static bool tcp_peer(int pid, unsigned long long ino, char *out, size_t size)
+{
+	static const char *const tables[] = { "tcp", "tcp6" };
+	for (size_t t = 0; t < 2; t++) {
+		char path[64], line[512];
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, tables[t]);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		bool found = false;
+		while (!found && fgets(line, sizeof(line), f)) {
+			char rem[64];
+			unsigned long long inode;
+			unsigned st;
+			/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+			if (sscanf(line, " %*s %*s %63s %x %*s %*s %*s %*s %*s %llu", rem, &st,
+				   &inode) != 3 || inode != ino)
+				continue;
+			found = true;
+			char *colon = strchr(rem, ':');
+			unsigned port;
+			if (!colon || st == 0x0a || sscanf(colon + 1, "%x", &port) != 1 || !port) {
+				fclose(f);
+				return false;  /* listening: no peer */
+			}
+			*colon = 0;
+			uint32_t w[4] = { 0 };
+			size_t nw = strlen(rem) / 8;
+			for (size_t k = 0; k < nw && k < 4; k++)
+				sscanf(rem + 8 * k, "%8x", &w[k]);
+			uint8_t b[16];
+			memcpy(b, w, sizeof(b));  /* each word as the kernel stores it */
+			char host[64];
+			if (nw == 1)
+				inet_ntop(AF_INET, b, host, sizeof(host));
+			else if (nw == 4 && w[0] == 0 && w[1] == 0 && w[2] == htonl(0xffff))
+				inet_ntop(AF_INET, b + 12, host, sizeof(host));
+			else if (nw == 4)
+				inet_ntop(AF_INET6, b, host, sizeof(host));
+			else
+				host[0] = 0;
+			snprintf(out, size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+		}
+		fclose(f);
+		if (found)
+			return out[0] != 0;
+	}
+	return false;
+}
+
+/* Live: the peer of the sockets tasks wait on that memory gives no peer
+ * for (loop.sock_recv() and the like), from the kernel's tables. */
+static void read_socket_peers(struct snapshot *snap, int pid)
+{
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		struct await_rec *a = snap->tasks[i].awaiting;
+		if (!a || (a->kind != PYAG_AWAIT_SOCKET && a->kind != PYAG_AWAIT_STREAM))
+			continue;
+		struct state_item *fd = NULL, *peer = NULL;
+		for (uint8_t k = 0; k < a->nstate; k++) {
+			if (strcmp(a->state[k].key, "fd") == 0 && a->state[k].type == PYAG_VALUE_INT)
+				fd = &a->state[k];
+			if (strcmp(a->state[k].key, "peer") == 0 &&
+			    a->state[k].type == PYAG_VALUE_NULL)
+				peer = &a->state[k];
+		}
+		if (!fd || !peer)
+			continue;
+		char path[64], link[64], name[300];
+		unsigned long long ino;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%lld", pid, (long long)fd->i);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (sscanf(link, "socket:[%llu]", &ino) != 1 || !tcp_peer(pid, ino, name, sizeof(name)))
+			continue;
+		peer->s = snapshot_intern(snap, name, strlen(name));
+		if (peer->s)
+			peer->type = PYAG_VALUE_STRING;
+	}
+}
+
 struct pyag_error *pyag_capture(struct pyag_session *s, struct pyag_graph **ret)
 {
 	if (!s)
@@ -467,8 +555,11 @@ struct pyag_error *pyag_capture(struct pyag_session *s, struct pyag_graph **ret)
 		goto out;
 	snap->bytes_read = r->bytes_read;
 	snap->read_calls = r->read_calls;
-	if (host->kind == PYAG_TARGET_LIVE && !host->read)
+	if (host->kind == PYAG_TARGET_LIVE && !host->read) {
 		read_thread_comms(snap, host->pid);
+		if (snap->waiting)
+			read_socket_peers(snap, host->pid);
+	}
 	if ((err = graph_build(snap, &g->g)))
 		goto out;
 	layout_version_string(snap->layout.version, g->python, sizeof(g->python));
