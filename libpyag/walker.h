@@ -121,4 +121,15 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;
 
+/* CPython's set order (setorder.c). The hash of an object that keeps
+ * object.__hash__, as tasks and futures do: its address rotated right by
+ * 4 bits. */
+uint64_t pyset_pointer_hash(uint64_t addr) HIDDEN;
+#define PYSET_MAX_KEYS (1u << 24)
+/* keys[0..*n), added in this order to a new set that is then copied by
+ * frozenset(): rewritten in that frozenset's iteration order, *n the
+ * distinct keys (0 is no key). False when memory runs out or *n exceeds
+ * PYSET_MAX_KEYS (keys unchanged). */
+bool pyset_iteration_order(uint64_t *keys, size_t *n) HIDDEN;
+
 #endif /* PYAG_WALKER_H */
