@@ -125,6 +125,25 @@ enum type_kind object_kind(struct walker *w, uint64_t obj)
 	return classify_type(w, type);
 }
 
+bool cstr_is(struct walker *w, uint64_t addr, const char *s)
+{
+	char buf[64];
+	struct pyag_error *err = reader_read_cstr(w->r, addr, buf, sizeof(buf));
+	if (err) {
+		pyag_error_destroy(err);
+		return false;
+	}
+	return strcmp(buf, s) == 0;
+}
+
+bool type_named(struct walker *w, uint64_t obj, const char *name)
+{
+	uint64_t type, name_ptr;
+	return reader_try_read(w->r, obj + w->l->obj_type, &type, 8) &&
+	       reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8) &&
+	       cstr_is(w, name_ptr, name);
+}
+
 /*
  * A str object as UTF-8 (interned). Compact strings only: every name and
  * file name CPython creates is compact. On failure *ret is NULL and the
@@ -691,12 +710,12 @@ struct pyag_error *set_each(struct walker *w, uint64_t set,
 	return NULL;
 }
 
-struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
-			     size_t max, size_t *n_ret)
+/* A list's or tuple's size (bounded by the set limit) and where its items are. */
+static struct pyag_error *seq_open(struct walker *w, uint64_t obj, uint64_t *base_ret,
+				   size_t *size_ret)
 {
 	const struct pyag_layout *l = w->l;
 	uint64_t type, flags;
-	*n_ret = 0;
 	struct pyag_error *err = type_and_flags(w, obj, "sequence", &type, &flags);
 	if (err)
 		return err;
@@ -713,13 +732,26 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 	if (size < 0 || (uint64_t)size > w->lim->max_set)
 		return pyag_error_create(PYAG_ERROR_CORRUPT, "sequence 0x%llx: size %lld",
 					 (unsigned long long)obj, (long long)size);
-	size_t n = (size_t)size < max ? (size_t)size : max;
-	uint64_t base = obj + l->tuple_item;
+	*size_ret = (size_t)size;
+	*base_ret = obj + l->tuple_item;
 	if (list) {
-		err = reader_read_u64(w->r, obj + l->list_item, &base);
+		err = reader_read_u64(w->r, obj + l->list_item, base_ret);
 		if (err)
 			return pyag_error_wrap(err, "list 0x%llx", (unsigned long long)obj);
 	}
+	return NULL;
+}
+
+struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
+			     size_t max, size_t *n_ret)
+{
+	uint64_t base;
+	size_t size;
+	*n_ret = 0;
+	struct pyag_error *err = seq_open(w, obj, &base, &size);
+	if (err)
+		return err;
+	size_t n = size < max ? size : max;
 	if (n) {
 		err = pyag_reader_read(w->r, base, items, n * 8);
 		if (err)
@@ -727,6 +759,29 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 					       (unsigned long long)obj);
 	}
 	*n_ret = n;
+	return NULL;
+}
+
+struct pyag_error *seq_all_items(struct walker *w, uint64_t obj, uint64_t **items_ret,
+				 size_t *n_ret)
+{
+	uint64_t base;
+	size_t size;
+	*items_ret = NULL;
+	*n_ret = 0;
+	struct pyag_error *err = seq_open(w, obj, &base, &size);
+	if (err || !size)
+		return err;
+	uint64_t *items = malloc(size * 8);
+	if (!items)
+		return pyag_error_nomem("a sequence's items");
+	err = pyag_reader_read(w->r, base, items, size * 8);
+	if (err) {
+		free(items);
+		return pyag_error_wrap(err, "sequence 0x%llx: items", (unsigned long long)obj);
+	}
+	*items_ret = items;
+	*n_ret = size;
 	return NULL;
 }
 

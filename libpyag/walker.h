@@ -79,6 +79,10 @@ struct pyag_error *read_struct(struct walker *w, uint64_t addr, uint8_t *buf,
 			       uint64_t size) HIDDEN;
 /* What the object at obj is, by its type (cached per type). */
 enum type_kind object_kind(struct walker *w, uint64_t obj) HIDDEN;
+/* Whether the C string at addr is s (unreadable or longer than 63 bytes: no). */
+bool cstr_is(struct walker *w, uint64_t addr, const char *s) HIDDEN;
+/* Whether the type of obj is named name (its tp_name; unreadable: no). */
+bool type_named(struct walker *w, uint64_t obj, const char *name) HIDDEN;
 /* A str object as interned UTF-8 (bounded by the string limit). */
 struct pyag_error *read_str(struct walker *w, uint64_t obj, const char **ret) HIDDEN;
 /* A small int object. */
@@ -117,6 +121,10 @@ struct pyag_error *set_each(struct walker *w, uint64_t set,
 /* The first max items of a list or tuple; *n_ret how many. */
 struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 			     size_t max, size_t *n_ret) HIDDEN;
+/* All the items of a list or tuple (at most the set limit), in *items_ret
+ * (malloc'd; NULL when there are none). */
+struct pyag_error *seq_all_items(struct walker *w, uint64_t obj, uint64_t **items_ret,
+				 size_t *n_ret) HIDDEN;
 /* The value of the free variable `name` in a function's closure (0: none). */
 struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;
