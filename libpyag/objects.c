@@ -785,6 +785,52 @@ struct pyag_error *seq_all_items(struct walker *w, uint64_t obj, uint64_t **item
 	return NULL;
 }
 
+struct pyag_error *deque_items(struct walker *w, uint64_t obj, uint64_t *items,
+			       size_t max, size_t *n_ret)
+{
+	const struct pyag_layout *l = w->l;
+	*n_ret = 0;
+	if (!type_named(w, obj, "collections.deque"))
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "0x%llx is no deque",
+					 (unsigned long long)obj);
+	uint64_t size, block, index;
+	struct pyag_error *err = reader_read_u64(w->r, obj + l->deque_ob_size, &size);
+	if (!err)
+		err = reader_read_u64(w->r, obj + l->deque_leftblock, &block);
+	if (!err)
+		err = reader_read_u64(w->r, obj + l->deque_leftindex, &index);
+	if (err)
+		return pyag_error_wrap(err, "deque 0x%llx", (unsigned long long)obj);
+	/* the items run from leftblock->data[leftindex] on, block after block */
+	uint64_t per_block = l->block_rightlink > l->block_data
+				     ? (l->block_rightlink - l->block_data) / 8 : 0;
+	if (size > w->lim->max_set || !per_block || index >= per_block)
+		return pyag_error_create(PYAG_ERROR_CORRUPT,
+					 "deque 0x%llx is corrupt (size %lld, left index %lld)",
+					 (unsigned long long)obj, (long long)size,
+					 (long long)index);
+	size_t n = size < max ? (size_t)size : max, k = 0;
+	while (k < n) {
+		size_t take = n - k < per_block - index ? n - k : (size_t)(per_block - index);
+		err = pyag_reader_read(w->r, block + l->block_data + 8 * index, items + k,
+				       take * 8);
+		if (err)
+			return pyag_error_wrap(err, "deque 0x%llx: block 0x%llx",
+					       (unsigned long long)obj, (unsigned long long)block);
+		k += take;
+		index = 0;
+		if (k < n && (err = reader_read_u64(w->r, block + l->block_rightlink, &block)))
+			return pyag_error_wrap(err, "deque 0x%llx", (unsigned long long)obj);
+		if (k < n && !block)
+			return pyag_error_create(PYAG_ERROR_CORRUPT,
+						 "deque 0x%llx: its blocks end after %zu "
+						 "of %llu items", (unsigned long long)obj, k,
+						 (unsigned long long)size);
+	}
+	*n_ret = n;
+	return NULL;
+}
+
 /* CO_FAST_FREE: a free variable among co_localsplusnames */
 #define CO_FAST_FREE 0x80
 #define MAX_LOCALS 256

@@ -933,6 +933,7 @@ static void walk_module_tasks(struct walker *w, uint64_t interp, int64_t id,
 
 #define MAX_AWAIT_DEPTH 32      /* futures between a task and an awaiter */
 #define MAX_AWAIT_VISITS 4096   /* futures visited for one task's awaiters */
+#define MAX_QUEUE_GETTERS 1024  /* getters of an asyncio.Queue followed */
 
 /* A task blocked on a future (its fut_waiter). */
 struct blocked {
@@ -1070,6 +1071,31 @@ static bool future_pending(struct walker *w, uint64_t fut)
 
 static void follow_future(struct rebuild *rb, uint64_t fut);
 
+/* Whoever awaits a getter of an asyncio.Queue (as_completed()'s queue of
+ * results): the tasks blocked in its get(). */
+static void follow_queue(struct rebuild *rb, uint64_t queue)
+{
+	struct walker *w = rb->w;
+	uint64_t getters = 0, *items;
+	size_t n = 0;
+	struct pyag_error *err = object_attr(w, queue, "_getters", &getters);
+	if (err || !getters) {
+		if (err)
+			warn_error(w, queue, err, "queue 0x%llx", (unsigned long long)queue);
+		return;
+	}
+	if (!(items = malloc(MAX_QUEUE_GETTERS * sizeof(*items)))) {
+		snapshot_nomem(w->snap, "awaited-by edges");
+		return;
+	}
+	err = deque_items(w, getters, items, MAX_QUEUE_GETTERS, &n);
+	if (err)
+		warn_error(w, getters, err, "queue 0x%llx: getters", (unsigned long long)queue);
+	for (size_t i = 0; i < n; i++)
+		follow_future(rb, items[i]);
+	free(items);
+}
+
 /* The done callbacks that record an awaiter in 3.14, by the qualified name
  * of their function: what to take (an attribute of the bound method's
  * self, or a closure cell) and what it is. */
@@ -1077,6 +1103,7 @@ enum evidence_kind {
 	EV_AWAITER,     /* the awaiter itself */
 	EV_FUTURE,      /* a future: its awaiters */
 	EV_PENDING,     /* a future: its awaiters while it is pending */
+	EV_QUEUE,       /* an asyncio.Queue: the awaiters of its getters */
 };
 
 static const struct {
@@ -1089,18 +1116,36 @@ static const struct {
 	{ "gather.<locals>._done_callback", false, "outer", EV_PENDING },
 	{ "shield.<locals>._inner_done_callback", false, "outer", EV_PENDING },
 	{ "_wait.<locals>._on_completion", false, "waiter", EV_FUTURE },
+	{ "_AsCompletedIterator._handle_completion", true, "_done", EV_QUEUE },
+	{ "as_completed.<locals>._on_completion", false, "done", EV_QUEUE },
+	{ "staggered_race.<locals>.task_done", false, "on_completed_fut", EV_FUTURE },
 };
 
 /* The awaiters that the done callback cb of fut names. */
 static void follow_callback(struct rebuild *rb, uint64_t fut, uint64_t cb)
 {
 	struct walker *w = rb->w;
-	uint64_t self = 0, obj = 0;
+	const struct pyag_layout *l = w->l;
+	uint64_t self = 0, obj = 0, fn, args;
 	struct pyag_error *err = NULL;
 	if (builtin_named(w, cb, "task_wakeup", &self)) {
 		/* a task blocked on fut */
 		if (blocked_on(rb, self, fut))
 			add_awaiter(rb, self);
+		return;
+	}
+	if (type_named(w, cb, "functools.partial")) {
+		/* partial(_release_waiter, waiter): wait_for() (3.11) and
+		 * _cancel_and_wait() (wait_for(f, 0)) wait on waiter */
+		size_t n = 0;
+		if (reader_try_read(w->r, cb + l->partial_fn, &fn, 8) &&
+		    reader_try_read(w->r, cb + l->partial_args, &args, 8) &&
+		    callable_named(w, fn, "_release_waiter", false, &self) &&
+		    !(err = seq_items(w, args, &obj, 1, &n)) && n)
+			follow_future(rb, obj);
+		if (err)
+			warn_error(w, cb, err, "future 0x%llx: wait_for callback",
+				   (unsigned long long)fut);
 		return;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(evidence); i++) {
@@ -1123,6 +1168,9 @@ static void follow_callback(struct rebuild *rb, uint64_t fut, uint64_t cb)
 				break;
 			case EV_FUTURE:
 				follow_future(rb, obj);
+				break;
+			case EV_QUEUE:
+				follow_queue(rb, obj);
 				break;
 			}
 		}

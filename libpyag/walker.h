@@ -125,6 +125,9 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
  * (malloc'd; NULL when there are none). */
 struct pyag_error *seq_all_items(struct walker *w, uint64_t obj, uint64_t **items_ret,
 				 size_t *n_ret) HIDDEN;
+/* The first max items of a collections.deque, left to right. */
+struct pyag_error *deque_items(struct walker *w, uint64_t obj, uint64_t *items,
+			       size_t max, size_t *n_ret) HIDDEN;
 /* The value of the free variable `name` in a function's closure (0: none). */
 struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;

@@ -708,6 +708,60 @@ START_TEST(test_object_attr)
 }
 END_TEST
 
+START_TEST(test_deque_items)
+{
+	struct obj_env e;
+	obj_env_init(&e, fake_version(_i));
+	struct fake_py *py = &e.py;
+	const struct pyag_layout *l = &py->l;
+	uint64_t type = fake_heap_type(py, "collections.deque", NULL, 0);
+	uint64_t dq = fake_alloc(py->m, 64);
+	fake_w64(py->m, dq + l->obj_type, type);
+	/* 150 items from index 60 of the first block: 4 + 64 + 64 + 18 */
+	uint64_t blocks[4], per = (l->block_rightlink - l->block_data) / 8, k = 0;
+	ck_assert_uint_eq(per, 64);
+	for (int b = 0; b < 4; b++)
+		blocks[b] = fake_alloc(py->m, l->block_rightlink + 8);
+	for (int b = 0; b < 4; b++) {
+		fake_w64(py->m, blocks[b] + l->block_rightlink, b < 3 ? blocks[b + 1] : 0);
+		for (uint64_t i = b ? 0 : 60; i < per && k < 150; i++)
+			fake_w64(py->m, blocks[b] + l->block_data + 8 * i, 0x1000 + k++);
+	}
+	fake_w64(py->m, dq + l->deque_ob_size, 150);
+	fake_w64(py->m, dq + l->deque_leftblock, blocks[0]);
+	fake_w64(py->m, dq + l->deque_leftindex, 60);
+	uint64_t items[200];
+	size_t n;
+	ck_assert_ptr_null(deque_items(&e.w, dq, items, 200, &n));
+	ck_assert_uint_eq(n, 150);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(items[i], 0x1000 + i);
+	ck_assert_ptr_null(deque_items(&e.w, dq, items, 10, &n));  /* the first 10 */
+	ck_assert_uint_eq(n, 10);
+	ck_assert_uint_eq(items[9], 0x1009);
+	/* hostile: a broken block chain, an index outside its block, a
+	 * size past the set limit, another type: each is an error */
+	struct { uint64_t addr, value; int code; } bad[] = {
+		{ blocks[1] + l->block_rightlink, 0, PYAG_ERROR_CORRUPT },
+		{ dq + l->deque_leftindex, 64, PYAG_ERROR_CORRUPT },
+		{ dq + l->deque_ob_size, (uint64_t)1 << 40, PYAG_ERROR_CORRUPT },
+		{ dq + l->obj_type, py->type_dict, PYAG_ERROR_CORRUPT },
+	};
+	for (size_t b = 0; b < ARRAY_SIZE(bad); b++) {
+		uint64_t old;
+		ck_assert(reader_try_read(e.r, bad[b].addr, &old, 8));
+		fake_w64(py->m, bad[b].addr, bad[b].value);
+		pyag_reader_invalidate(e.r);
+		struct pyag_error *err = deque_items(&e.w, dq, items, 200, &n);
+		ck_assert_int_eq(pyag_error_code(err), bad[b].code);
+		pyag_error_destroy(err);
+		fake_w64(py->m, bad[b].addr, old);
+		pyag_reader_invalidate(e.r);
+	}
+	obj_env_deinit(&e);
+}
+END_TEST
+
 START_TEST(test_thread_records)
 {
 	struct world w;
@@ -1272,6 +1326,7 @@ static void walk_tests(TCase *tc)
 	tcase_add_loop_test(tc, test_walk_hostile_list, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_dict_reader, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_object_attr, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_deque_items, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_thread_records, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 }
 
