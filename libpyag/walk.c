@@ -1387,7 +1387,9 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		rebuild_edges(&w);
 	else if (!err && l->have_asyncio)
 		walk_awaiters(&w);
-	if (!err && l->have_asyncio && !l->athread_tasks_head && !snap->asyncio_seen)
+	/* (memory that ran out before the modules were read is that error) */
+	if (!err && l->have_asyncio && !l->athread_tasks_head && !snap->asyncio_seen &&
+	    !snap->nomem)
 		err = pyag_error_create(PYAG_ERROR_NO_ASYNCIO,
 					"asyncio is not loaded in the target (neither "
 					"_asyncio nor asyncio.tasks is in sys.modules)");
