@@ -762,14 +762,16 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 	return NULL;
 }
 
-struct pyag_error *seq_all_items(struct walker *w, uint64_t obj, uint64_t **items_ret,
-				 size_t *n_ret)
+struct pyag_error *seq_items_alloc(struct walker *w, uint64_t obj, size_t max,
+				   uint64_t **items_ret, size_t *n_ret)
 {
 	uint64_t base;
 	size_t size;
 	*items_ret = NULL;
 	*n_ret = 0;
 	struct pyag_error *err = seq_open(w, obj, &base, &size);
+	if (size > max)
+		size = max;
 	if (err || !size)
 		return err;
 	uint64_t *items = malloc(size * 8);

@@ -933,6 +933,7 @@ static void walk_module_tasks(struct walker *w, uint64_t interp, int64_t id,
 
 #define MAX_AWAIT_DEPTH 32      /* futures between a task and an awaiter */
 #define MAX_AWAIT_VISITS 4096   /* futures visited for one task's awaiters */
+#define MAX_AWAIT_CALLBACKS (1u << 20)  /* their done callbacks, in all */
 #define MAX_QUEUE_GETTERS 1024  /* getters of an asyncio.Queue followed */
 
 /* A task blocked on a future (its fut_waiter). */
@@ -957,7 +958,7 @@ struct rebuild {
 	size_t nout, cap, max_out;
 	uint64_t path[MAX_AWAIT_DEPTH]; /* the futures being followed */
 	unsigned depth;
-	size_t visits;
+	size_t visits, callbacks;
 	bool cut;                       /* a limit stopped the search */
 };
 
@@ -991,19 +992,25 @@ static bool blocked_on(struct rebuild *rb, uint64_t task, uint64_t fut)
 	       rb->w->snap->tasks[i].fut_waiter == fut;
 }
 
-/* The done callbacks of a future, in the order they were added:
+/* The first max done callbacks of a future, in the order they were added:
  * callback0, then those of its list of (callback, context) tuples. */
-static size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t **ret)
+static size_t future_callbacks(struct walker *w, uint64_t fut, size_t max,
+			       uint64_t **ret)
 {
 	const struct pyag_layout *l = w->l;
 	uint64_t cb0 = 0, list = 0, *items = NULL;
 	size_t n = 0, m = 0;
 	*ret = NULL;
+	if (!max)
+		return 0;
 	if (!reader_try_read(w->r, fut + l->fut_callback0, &cb0, 8))
 		cb0 = 0;
 	if (!reader_try_read(w->r, fut + l->fut_callbacks, &list, 8))
 		list = 0;
-	struct pyag_error *err = list ? seq_all_items(w, list, &items, &m) : NULL;
+	if (cb0)
+		max--;
+	struct pyag_error *err = list && max ? seq_items_alloc(w, list, max, &items, &m)
+					     : NULL;
 	if (err)
 		warn_error(w, fut, err, "future 0x%llx: callbacks", (unsigned long long)fut);
 	if (!cb0 && !m)
@@ -1197,7 +1204,9 @@ static void follow_future(struct rebuild *rb, uint64_t fut)
 	rb->visits++;
 	rb->path[rb->depth++] = fut;
 	uint64_t *cbs;
-	size_t n = future_callbacks(w, fut, &cbs);
+	size_t n = future_callbacks(w, fut, MAX_AWAIT_CALLBACKS - rb->callbacks, &cbs);
+	if ((rb->callbacks += n) == MAX_AWAIT_CALLBACKS)
+		rb->cut = true;
 	for (size_t i = 0; i < n && !w->snap->nomem; i++)
 		follow_callback(rb, fut, cbs[i]);
 	free(cbs);
@@ -1267,14 +1276,16 @@ static void rebuild_edges(struct walker *w)
 			continue;
 		rb.nout = 0;
 		rb.visits = 0;
+		rb.callbacks = 0;
 		rb.cut = false;
 		follow_future(&rb, task);
 		if (rb.cut && !snap->nomem)
 			snapshot_warn_at(snap, PYAG_WARNING_LIMIT, task,
 					 "task 0x%llx: its awaiters are too many or too "
 					 "deep to follow all (limits: %zu awaiters, %u "
-					 "futures deep, %u futures)", (unsigned long long)task,
-					 rb.max_out, MAX_AWAIT_DEPTH, MAX_AWAIT_VISITS);
+					 "futures deep, %u futures, %u callbacks)",
+					 (unsigned long long)task, rb.max_out, MAX_AWAIT_DEPTH,
+					 MAX_AWAIT_VISITS, MAX_AWAIT_CALLBACKS);
 		size_t n = distinct_awaiters(snap, rb.out, rb.nout, task);
 		if (!n || snap->nomem)
 			continue;

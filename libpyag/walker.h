@@ -121,10 +121,10 @@ struct pyag_error *set_each(struct walker *w, uint64_t set,
 /* The first max items of a list or tuple; *n_ret how many. */
 struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 			     size_t max, size_t *n_ret) HIDDEN;
-/* All the items of a list or tuple (at most the set limit), in *items_ret
- * (malloc'd; NULL when there are none). */
-struct pyag_error *seq_all_items(struct walker *w, uint64_t obj, uint64_t **items_ret,
-				 size_t *n_ret) HIDDEN;
+/* The first max items of a list or tuple (of at most the set limit), in
+ * *items_ret (malloc'd; NULL when there are none). */
+struct pyag_error *seq_items_alloc(struct walker *w, uint64_t obj, size_t max,
+				   uint64_t **items_ret, size_t *n_ret) HIDDEN;
 /* The first max items of a collections.deque, left to right. */
 struct pyag_error *deque_items(struct walker *w, uint64_t obj, uint64_t *items,
 			       size_t max, size_t *n_ret) HIDDEN;
