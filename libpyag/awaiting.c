@@ -73,6 +73,8 @@ static const struct {
 #define MAX_BASES 8
 #define MAX_TYPE_NAME 256
 #define MAX_STATE 8
+/* done callbacks looked at per future */
+#define MAX_CALLBACKS 64
 
 struct type_info {
 	const char *name;       /* "module.Name" (interned), NULL: unreadable */
@@ -322,7 +324,7 @@ static int64_t container_len(struct aw *a, uint64_t obj)
 	if (!obj)
 		return -1;
 	if (cls_of(a, obj) == C_DEQUE)
-		off = l->deque_len;
+		off = l->deque_ob_size;
 	else if (type_named(a->w, obj, "list"))
 		off = l->list_ob_size;
 	else if (type_named(a->w, obj, "tuple"))
@@ -561,8 +563,9 @@ static void put_transport(struct aw *a, struct building *b, uint64_t transport)
 	uint64_t extra = transport ? attr(a, transport, "_extra") : 0, p = 0;
 	if (extra && object_kind(a->w, extra) == TYPE_OTHER) {
 		struct pyag_error *err = dict_get_str(a->w, extra, "peername", &p);
+		bool failed = err != NULL;
 		drop(a, err);
-		if (!err)
+		if (!failed)
 			peer = peer_name(a, p);
 	}
 	put_int(b, "fd", fd, known);
@@ -705,8 +708,9 @@ static bool owner_check(struct aw *a, struct building *b, uint64_t obj, uint64_t
 		size_t n = 0;
 		x = attr(a, obj, "_args");
 		struct pyag_error *err = x ? seq_items(a->w, x, args, 3, &n) : NULL;
+		bool failed = err != NULL;
 		drop(a, err);
-		if (err || n < 1 || args[0] != fut)
+		if (failed || n < 1 || args[0] != fut)
 			return false;
 		const char *cb = callable_name(a, attr(a, obj, "_callback"));
 		if (cls_of(a, obj) == C_TIMER_HANDLE) {
@@ -905,18 +909,19 @@ static void workers_build(struct aw *a)
 	}
 }
 
-static bool executor_check(struct aw *a, struct building *b, uint64_t fut)
+/* What the done callbacks of the future say it is: shield()'s outer
+ * future, or wrap_future()'s (run_in_executor(), to_thread()). */
+static bool callbacks_check(struct aw *a, struct building *b, const uint64_t *cbs, size_t n)
 {
-	uint64_t cbs[MAX_CALLBACKS];
-	size_t n = future_callbacks(a->w, fut, cbs);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t inner = 0, source = 0;
 		struct pyag_error *err;
 		if (callable_named(a->w, cbs[i], "shield.<locals>._outer_done_callback",
 				   false, NULL)) {
 			err = closure_var(a->w, cbs[i], "inner", &inner);
+			bool failed = err != NULL;
 			drop(a, err);
-			if (err || !inner)
+			if (failed || !inner)
 				continue;
 			set_object(a, b, PYAG_AWAIT_SHIELD, inner);
 			return true;
@@ -925,8 +930,9 @@ static bool executor_check(struct aw *a, struct building *b, uint64_t fut)
 				    false, NULL))
 			continue;
 		err = closure_var(a->w, cbs[i], "source", &source);
+		bool failed = err != NULL;
 		drop(a, err);
-		if (err || !source || cls_of(a, source) != C_CFUTURE)
+		if (failed || !source || cls_of(a, source) != C_CFUTURE)
 			continue;
 		set_object(a, b, PYAG_AWAIT_EXECUTOR, source);
 		put_str(b, "state", str_value(a, attr(a, source, "_state")));
@@ -939,6 +945,15 @@ static bool executor_check(struct aw *a, struct building *b, uint64_t fut)
 		return true;
 	}
 	return false;
+}
+
+static bool callbacks_say(struct aw *a, struct building *b, uint64_t fut)
+{
+	uint64_t *cbs;
+	size_t n = future_callbacks(a->w, fut, MAX_CALLBACKS, &cbs);
+	bool found = callbacks_check(a, b, cbs, n);
+	free(cbs);
+	return found;
 }
 
 /* ---- tasks ----------------------------------------------------------------------- */
@@ -971,7 +986,7 @@ static void task_awaiting(struct aw *a, size_t ti)
 		set_object(a, &b, PYAG_AWAIT_GATHER, fut);
 		put_int(&b, "children", (int64_t)n, !err && children);
 		put_int(&b, "done", (int64_t)done, !err && children);
-	} else if (!executor_check(a, &b, fut) && !owner_in_frames(a, &b, t, fut) &&
+	} else if (!callbacks_say(a, &b, fut) && !owner_in_frames(a, &b, t, fut) &&
 		   !selector_check(a, &b, fut)) {
 		set_object(a, &b, c == C_FUTURE ? PYAG_AWAIT_FUTURE : PYAG_AWAIT_UNKNOWN, fut);
 	}
@@ -1036,8 +1051,9 @@ static bool fd_item(struct walker *w, uint64_t key, uint64_t value, void *arg)
 		uint64_t args = attr(a, handles[k], "_args"), first = 0;
 		size_t m = 0;
 		err = args ? seq_items(a->w, args, &first, 1, &m) : NULL;
+		bool failed = err != NULL;
 		drop(a, err);
-		if (err || !m || !first || (cls_of(a, first) != C_FUTURE))
+		if (failed || !m || !first || (cls_of(a, first) != C_FUTURE))
 			continue;
 		if (!grow((void **)&a->fdw, &a->cap_fdw, a->nfdw, sizeof(*a->fdw)) ||
 		    !u64map_put(&a->fd_futs, first, (uint32_t)a->nfdw)) {

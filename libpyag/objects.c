@@ -125,6 +125,25 @@ enum type_kind object_kind(struct walker *w, uint64_t obj)
 	return classify_type(w, type);
 }
 
+bool cstr_is(struct walker *w, uint64_t addr, const char *s)
+{
+	char buf[64];
+	struct pyag_error *err = reader_read_cstr(w->r, addr, buf, sizeof(buf));
+	if (err) {
+		pyag_error_destroy(err);
+		return false;
+	}
+	return strcmp(buf, s) == 0;
+}
+
+bool type_named(struct walker *w, uint64_t obj, const char *name)
+{
+	uint64_t type, name_ptr;
+	return reader_try_read(w->r, obj + w->l->obj_type, &type, 8) &&
+	       reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8) &&
+	       cstr_is(w, name_ptr, name);
+}
+
 /*
  * A str object as UTF-8 (interned). Compact strings only: every name and
  * file name CPython creates is compact. On failure *ret is NULL and the
@@ -765,12 +784,12 @@ struct pyag_error *set_each(struct walker *w, uint64_t set,
 	return NULL;
 }
 
-struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
-			     size_t max, size_t *n_ret)
+/* A list's or tuple's size (bounded by the set limit) and where its items are. */
+static struct pyag_error *seq_open(struct walker *w, uint64_t obj, uint64_t *base_ret,
+				   size_t *size_ret)
 {
 	const struct pyag_layout *l = w->l;
 	uint64_t type, flags;
-	*n_ret = 0;
 	struct pyag_error *err = type_and_flags(w, obj, "sequence", &type, &flags);
 	if (err)
 		return err;
@@ -787,13 +806,26 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 	if (size < 0 || (uint64_t)size > w->lim->max_set)
 		return pyag_error_create(PYAG_ERROR_CORRUPT, "sequence 0x%llx: size %lld",
 					 (unsigned long long)obj, (long long)size);
-	size_t n = (size_t)size < max ? (size_t)size : max;
-	uint64_t base = obj + l->tuple_item;
+	*size_ret = (size_t)size;
+	*base_ret = obj + l->tuple_item;
 	if (list) {
-		err = reader_read_u64(w->r, obj + l->list_item, &base);
+		err = reader_read_u64(w->r, obj + l->list_item, base_ret);
 		if (err)
 			return pyag_error_wrap(err, "list 0x%llx", (unsigned long long)obj);
 	}
+	return NULL;
+}
+
+struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
+			     size_t max, size_t *n_ret)
+{
+	uint64_t base;
+	size_t size;
+	*n_ret = 0;
+	struct pyag_error *err = seq_open(w, obj, &base, &size);
+	if (err)
+		return err;
+	size_t n = size < max ? size : max;
 	if (n) {
 		err = pyag_reader_read(w->r, base, items, n * 8);
 		if (err)
@@ -802,6 +834,60 @@ struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 	}
 	*n_ret = n;
 	return NULL;
+}
+
+struct pyag_error *seq_items_alloc(struct walker *w, uint64_t obj, size_t max,
+				   uint64_t **items_ret, size_t *n_ret)
+{
+	uint64_t base;
+	size_t size;
+	*items_ret = NULL;
+	*n_ret = 0;
+	struct pyag_error *err = seq_open(w, obj, &base, &size);
+	if (size > max)
+		size = max;
+	if (err || !size)
+		return err;
+	uint64_t *items = malloc(size * 8);
+	if (!items)
+		return pyag_error_nomem("a sequence's items");
+	err = pyag_reader_read(w->r, base, items, size * 8);
+	if (err) {
+		free(items);
+		return pyag_error_wrap(err, "sequence 0x%llx: items", (unsigned long long)obj);
+	}
+	*items_ret = items;
+	*n_ret = size;
+	return NULL;
+}
+
+struct deque_copy {
+	uint64_t *items;
+	size_t max, n;
+};
+
+static bool deque_copy_fn(struct walker *w, uint64_t item, void *arg)
+{
+	struct deque_copy *c = arg;
+	(void)w;
+	if (c->n >= c->max)
+		return false;
+	c->items[c->n++] = item;
+	return c->n < c->max;
+}
+
+struct pyag_error *deque_items(struct walker *w, uint64_t obj, uint64_t *items,
+			       size_t max, size_t *n_ret)
+{
+	*n_ret = 0;
+	if (!type_named(w, obj, "collections.deque"))
+		return pyag_error_create(PYAG_ERROR_CORRUPT, "0x%llx is no deque",
+					 (unsigned long long)obj);
+	struct deque_copy c = { .items = items, .max = max };
+	int64_t len;
+	struct pyag_error *err = max ? deque_each(w, obj, deque_copy_fn, &c, &len) : NULL;
+	*n_ret = c.n;
+	return err;
 }
 
 /* CO_FAST_FREE: a free variable among co_localsplusnames */
@@ -864,15 +950,18 @@ struct pyag_error *deque_each(struct walker *w, uint64_t dq,
 	const struct pyag_layout *l = w->l;
 	uint8_t head[64];
 	*len_ret = -1;
-	if (l->deque_leftindex + 8 > sizeof(head) || l->block_len > 1024)
+	/* a block holds BLOCKLEN items between its two links */
+	uint64_t per_block = l->block_rightlink > l->block_data
+				     ? (l->block_rightlink - l->block_data) / 8 : 0;
+	if (l->deque_leftindex + 8 > sizeof(head) || !per_block || per_block > 1024)
 		return pyag_error_create(PYAG_ERROR_CORRUPT, "deque layout out of range");
 	struct pyag_error *err = read_struct(w, dq, head, l->deque_leftindex + 8);
 	if (err)
 		return pyag_error_wrap(err, "deque 0x%llx", (unsigned long long)dq);
-	int64_t len = (int64_t)get_u64(head, l->deque_len);
+	int64_t len = (int64_t)get_u64(head, l->deque_ob_size);
 	uint64_t block = get_u64(head, l->deque_leftblock);
 	uint64_t index = get_u64(head, l->deque_leftindex);
-	if (len < 0 || (uint64_t)len > w->lim->max_set || index >= l->block_len)
+	if (len < 0 || (uint64_t)len > w->lim->max_set || index >= per_block)
 		return pyag_error_create(PYAG_ERROR_CORRUPT,
 					 "deque 0x%llx is corrupt (length %lld, index %llu)",
 					 (unsigned long long)dq, (long long)len,
@@ -880,9 +969,9 @@ struct pyag_error *deque_each(struct walker *w, uint64_t dq,
 	*len_ret = len;
 	uint64_t items[64];
 	bool more = true;
-	/* at most len items, so at most len / block_len + 2 blocks */
+	/* at most len items, so at most len / per_block + 2 blocks */
 	for (int64_t left = len; left > 0 && more;) {
-		uint64_t n = l->block_len - index;
+		uint64_t n = per_block - index;
 		if ((int64_t)n > left)
 			n = (uint64_t)left;
 		if (n > 64)
@@ -897,7 +986,7 @@ struct pyag_error *deque_each(struct walker *w, uint64_t dq,
 				more = fn(w, items[k], arg);
 		left -= (int64_t)n;
 		index += n;
-		if (left > 0 && index >= l->block_len) {
+		if (left > 0 && index >= per_block) {
 			index = 0;
 			err = reader_read_u64(w->r, block + l->block_rightlink, &block);
 			if (!err && !block)
@@ -914,47 +1003,49 @@ struct pyag_error *deque_each(struct walker *w, uint64_t dq,
 
 /* ---- futures and callables ------------------------------------------------ */
 
-/* The done callbacks of a future: callback0, then the (callback, context)
- * tuples of its list. */
-size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out)
+/* The first max done callbacks of a future, in the order they were added:
+ * callback0, then those of its list of (callback, context) tuples. */
+size_t future_callbacks(struct walker *w, uint64_t fut, size_t max,
+			       uint64_t **ret)
 {
 	const struct pyag_layout *l = w->l;
-	size_t n = 0;
-	uint64_t cb0, list;
-	if (reader_try_read(w->r, fut + l->fut_callback0, &cb0, 8) && cb0)
-		out[n++] = cb0;
-	if (!reader_try_read(w->r, fut + l->fut_callbacks, &list, 8) || !list)
-		return n;
-	uint64_t items[MAX_CALLBACKS];
-	size_t m = 0;
-	struct pyag_error *err = seq_items(w, list, items, MAX_CALLBACKS, &m);
-	if (err) {
+	uint64_t cb0 = 0, list = 0, *items = NULL;
+	size_t n = 0, m = 0;
+	*ret = NULL;
+	if (!max)
+		return 0;
+	if (!reader_try_read(w->r, fut + l->fut_callback0, &cb0, 8))
+		cb0 = 0;
+	if (!reader_try_read(w->r, fut + l->fut_callbacks, &list, 8))
+		list = 0;
+	if (cb0)
+		max--;
+	struct pyag_error *err = list && max ? seq_items_alloc(w, list, max, &items, &m)
+					     : NULL;
+	if (err)
 		warn_error(w, fut, err, "future 0x%llx: callbacks", (unsigned long long)fut);
-		return n;
+	if (!cb0 && !m)
+		return 0;
+	uint64_t *cbs = malloc((m + 1) * sizeof(*cbs));
+	if (!cbs) {
+		snapshot_nomem(w->snap, "awaited-by edges");
+		free(items);
+		return 0;
 	}
-	for (size_t i = 0; i < m && n < MAX_CALLBACKS; i++) {
+	if (cb0)
+		cbs[n++] = cb0;
+	for (size_t i = 0; i < m; i++) {
 		uint64_t pair[2];
 		size_t k = 0;
-		if (!seq_items(w, items[i], pair, 2, &k) && k >= 1)
-			out[n++] = pair[0];
+		err = seq_items(w, items[i], pair, 2, &k);
+		if (err)
+			pyag_error_destroy(err);
+		else if (k >= 1)
+			cbs[n++] = pair[0];
 	}
+	free(items);
+	*ret = cbs;
 	return n;
-}
-
-/* Whether the type of obj is named name. */
-bool type_named(struct walker *w, uint64_t obj, const char *name)
-{
-	uint64_t type, name_ptr;
-	char buf[64];
-	if (!reader_try_read(w->r, obj + w->l->obj_type, &type, 8) ||
-	    !reader_try_read(w->r, type + w->l->type_name, &name_ptr, 8))
-		return false;
-	struct pyag_error *err = reader_read_cstr(w->r, name_ptr, buf, sizeof(buf));
-	if (err) {
-		pyag_error_destroy(err);
-		return false;
-	}
-	return strcmp(buf, name) == 0;
 }
 
 /* Whether obj is a function (or, method: a bound method whose function

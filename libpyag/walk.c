@@ -937,161 +937,332 @@ static void walk_module_tasks(struct walker *w, uint64_t interp, int64_t id,
 	}
 }
 
-/* Edges rebuilt where 3.14 records them (future_add_to_awaited_by). */
-struct edge {
-	uint32_t child;
-	uint32_t seq;           /* the order found */
-	uint64_t awaiter;
+/*
+ * Awaited-by edges rebuilt where 3.14 records them (with
+ * future_add_to_awaited_by), from what 3.11-3.13 objects hold: a future's
+ * done callbacks, their bound self or closure cells, and each task's
+ * fut_waiter. The rules and their order are those of the oracle,
+ * tests/scenarios/_graph_backport.py (see tests/scenarios/README.md, "The
+ * rebuilt graph"): a future's awaiters are found in the order of its
+ * callbacks, which is the order 3.14 would have added them.
+ */
+
+#define MAX_AWAIT_DEPTH 32      /* futures between a task and an awaiter */
+#define MAX_AWAIT_VISITS 4096   /* futures visited for one task's awaiters */
+#define MAX_AWAIT_CALLBACKS (1u << 20)  /* their done callbacks, in all */
+#define MAX_QUEUE_GETTERS 1024  /* getters of an asyncio.Queue followed */
+
+/* A task blocked on a future (its fut_waiter). */
+struct blocked {
+	uint64_t fut;
+	uint32_t task;
 };
 
-struct edges {
-	struct edge *v;
-	size_t n, cap;
-};
-
-static int cmp_edge(const void *a, const void *b)
+static int cmp_blocked(const void *a, const void *b)
 {
-	const struct edge *x = a, *y = b;
-	if (x->child != y->child)
-		return x->child < y->child ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	const struct blocked *x = a, *y = b;
+	if (x->fut != y->fut)
+		return x->fut < y->fut ? -1 : 1;
+	return x->task < y->task ? -1 : x->task > y->task;
 }
 
-static void edge_add(struct walker *w, struct edges *e, uint64_t child, uint64_t awaiter)
+struct rebuild {
+	struct walker *w;
+	struct blocked *blocked;        /* sorted by future, then task */
+	size_t nblocked;
+	uint64_t *out;                  /* the awaiters found, in order */
+	size_t nout, cap, max_out;
+	uint64_t path[MAX_AWAIT_DEPTH]; /* the futures being followed */
+	unsigned depth;
+	size_t visits, callbacks;
+	bool cut;                       /* a limit stopped the search */
+};
+
+static void add_awaiter(struct rebuild *rb, uint64_t awaiter)
 {
-	long idx = snapshot_find(w->snap, child);
-	if (idx < 0 || !awaiter || child == awaiter || e->n >= UINT32_MAX)
+	if (!awaiter)
 		return;
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? 2 * e->cap : 64;
-		void *v = realloc(e->v, cap * sizeof(*e->v));
+	if (rb->nout >= rb->max_out) {
+		rb->cut = true;
+		return;
+	}
+	if (rb->nout == rb->cap) {
+		size_t cap = rb->cap ? 2 * rb->cap : 16;
+		uint64_t *v = realloc(rb->out, cap * sizeof(*v));
 		if (!v) {
-			snapshot_nomem(w->snap, "awaited-by edges");
+			snapshot_nomem(rb->w->snap, "awaited-by edges");
+			rb->cut = true;
 			return;
 		}
-		e->v = v;
-		e->cap = cap;
+		rb->out = v;
+		rb->cap = cap;
 	}
-	e->v[e->n].child = (uint32_t)idx;
-	e->v[e->n].seq = (uint32_t)e->n;
-	e->v[e->n].awaiter = awaiter;
-	e->n++;
+	rb->out[rb->nout++] = awaiter;
 }
 
-#define MAX_GATHER_DEPTH 32
-
-/* gather(): every child of a _GatheringFuture (through nested ones) is
- * awaited by the task that awaits it. */
-static void gather_edges(struct walker *w, struct edges *e, uint64_t gathering,
-			 uint64_t task, unsigned depth)
+/* Whether the task at task is a task of the snapshot blocked on fut. */
+static bool blocked_on(struct rebuild *rb, uint64_t task, uint64_t fut)
 {
-	uint64_t children = 0, items[1024];
+	long i = snapshot_find(rb->w->snap, task);
+	return i >= 0 && rb->w->snap->tasks[i].is_task &&
+	       rb->w->snap->tasks[i].fut_waiter == fut;
+}
+
+/* Whether obj is the built-in function `name` bound to *self_ret (what a
+ * C task gives add_done_callback: task_wakeup bound to the task). */
+static bool builtin_named(struct walker *w, uint64_t obj, const char *name,
+			  uint64_t *self_ret)
+{
+	const struct pyag_layout *l = w->l;
+	uint64_t def, name_ptr;
+	return type_named(w, obj, "builtin_function_or_method") &&
+	       reader_try_read(w->r, obj + l->cfunc_ml, &def, 8) &&
+	       reader_try_read(w->r, obj + l->cfunc_self, self_ret, 8) &&
+	       reader_try_read(w->r, def + l->methoddef_name, &name_ptr, 8) &&
+	       cstr_is(w, name_ptr, name);
+}
+
+static bool future_pending(struct walker *w, uint64_t fut)
+{
+	int32_t state;
+	return reader_try_read(w->r, fut + w->l->fut_state, &state, 4) && state == 0;
+}
+
+static void follow_future(struct rebuild *rb, uint64_t fut);
+
+/* Whoever awaits a getter of an asyncio.Queue (as_completed()'s queue of
+ * results): the tasks blocked in its get(). */
+static void follow_queue(struct rebuild *rb, uint64_t queue)
+{
+	struct walker *w = rb->w;
+	uint64_t getters = 0, *items;
 	size_t n = 0;
-	if (depth >= MAX_GATHER_DEPTH)
-		return;
-	struct pyag_error *err = object_attr(w, gathering, "_children", &children);
-	if (!err && children)
-		err = seq_items(w, children, items, 1024, &n);
-	if (err) {
-		warn_error(w, gathering, err, "gather 0x%llx: children",
-			   (unsigned long long)gathering);
+	struct pyag_error *err = object_attr(w, queue, "_getters", &getters);
+	if (err || !getters) {
+		if (err)
+			warn_error(w, queue, err, "queue 0x%llx", (unsigned long long)queue);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (object_kind(w, items[i]) == TYPE_FUTURE &&
-		    type_named(w, items[i], "_GatheringFuture"))
-			gather_edges(w, e, items[i], task, depth + 1);
-		else
-			edge_add(w, e, items[i], task);
+	if (!(items = malloc(MAX_QUEUE_GETTERS * sizeof(*items)))) {
+		snapshot_nomem(w->snap, "awaited-by edges");
+		return;
+	}
+	err = deque_items(w, getters, items, MAX_QUEUE_GETTERS, &n);
+	if (err)
+		warn_error(w, getters, err, "queue 0x%llx: getters", (unsigned long long)queue);
+	for (size_t i = 0; i < n; i++)
+		follow_future(rb, items[i]);
+	free(items);
+}
+
+/* The done callbacks that record an awaiter in 3.14, by the qualified name
+ * of their function: what to take (an attribute of the bound method's
+ * self, or a closure cell) and what it is. */
+enum evidence_kind {
+	EV_AWAITER,     /* the awaiter itself */
+	EV_FUTURE,      /* a future: its awaiters */
+	EV_PENDING,     /* a future: its awaiters while it is pending */
+	EV_QUEUE,       /* an asyncio.Queue: the awaiters of its getters */
+};
+
+static const struct {
+	const char *qualname;
+	bool method;
+	const char *name;
+	enum evidence_kind kind;
+} evidence[] = {
+	{ "TaskGroup._on_task_done", true, "_parent_task", EV_AWAITER },
+	{ "gather.<locals>._done_callback", false, "outer", EV_PENDING },
+	{ "shield.<locals>._inner_done_callback", false, "outer", EV_PENDING },
+	{ "_wait.<locals>._on_completion", false, "waiter", EV_FUTURE },
+	{ "_AsCompletedIterator._handle_completion", true, "_done", EV_QUEUE },
+	{ "as_completed.<locals>._on_completion", false, "done", EV_QUEUE },
+	{ "staggered_race.<locals>.task_done", false, "on_completed_fut", EV_FUTURE },
+};
+
+/* The awaiters that the done callback cb of fut names. */
+static void follow_callback(struct rebuild *rb, uint64_t fut, uint64_t cb)
+{
+	struct walker *w = rb->w;
+	const struct pyag_layout *l = w->l;
+	uint64_t self = 0, obj = 0, fn, args;
+	struct pyag_error *err = NULL;
+	if (builtin_named(w, cb, "task_wakeup", &self)) {
+		/* a task blocked on fut */
+		if (blocked_on(rb, self, fut))
+			add_awaiter(rb, self);
+		return;
+	}
+	if (type_named(w, cb, "functools.partial")) {
+		/* partial(_release_waiter, waiter): wait_for() (3.11) and
+		 * _cancel_and_wait() (wait_for(f, 0)) wait on waiter */
+		size_t n = 0;
+		if (reader_try_read(w->r, cb + l->partial_fn, &fn, 8) &&
+		    reader_try_read(w->r, cb + l->partial_args, &args, 8) &&
+		    callable_named(w, fn, "_release_waiter", false, &self) &&
+		    !(err = seq_items(w, args, &obj, 1, &n)) && n)
+			follow_future(rb, obj);
+		if (err)
+			warn_error(w, cb, err, "future 0x%llx: wait_for callback",
+				   (unsigned long long)fut);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(evidence); i++) {
+		if (!callable_named(w, cb, evidence[i].qualname, evidence[i].method, &self))
+			continue;
+		err = evidence[i].method ? object_attr(w, self, evidence[i].name, &obj)
+					 : closure_var(w, cb, evidence[i].name, &obj);
+		if (err) {
+			warn_error(w, cb, err, "future 0x%llx: callback %s",
+				   (unsigned long long)fut, evidence[i].qualname);
+		} else if (obj) {
+			switch (evidence[i].kind) {
+			case EV_AWAITER:
+				if (object_kind(w, obj) == TYPE_TASK)
+					add_awaiter(rb, obj);
+				break;
+			case EV_PENDING:
+				if (future_pending(w, obj))
+					follow_future(rb, obj);
+				break;
+			case EV_FUTURE:
+				follow_future(rb, obj);
+				break;
+			case EV_QUEUE:
+				follow_queue(rb, obj);
+				break;
+			}
+		}
+		return;
 	}
 }
 
-/* 3.11-3.13 record no awaited-by edges: rebuild those 3.14 records. */
-static void rebuild_edges(struct walker *w)
+/* Who awaits fut: the awaiters its done callbacks name, in their order,
+ * then the tasks blocked on it whose wake-up already left it (fut is
+ * done, they are not woken yet). Duplicates are left in. */
+static void follow_future(struct rebuild *rb, uint64_t fut)
 {
-	struct snapshot *snap = w->snap;
-	struct edges e = { 0 };
-	/* asyncio.wait(): the waited futures' _on_completion callbacks name
-	 * the waiter future; the task blocked on that future waits for them */
-	struct u64map waiter_task = { 0 };
-	for (size_t i = 0; i < snap->ntasks; i++)
-		if (snap->tasks[i].is_task && snap->tasks[i].fut_waiter &&
-		    !u64map_put(&waiter_task, snap->tasks[i].fut_waiter, (uint32_t)i))
-			snapshot_nomem(snap, "awaited-by edges");
-	for (size_t i = 0; i < snap->ntasks && !snap->nomem; i++) {
-		struct task_rec *t = &snap->tasks[i];
-		if (!t->is_task)
-			continue;
-		uint64_t task = t->addr, fw = t->fut_waiter;
-		if (fw) {
-			enum type_kind kind = object_kind(w, fw);
-			if (kind == TYPE_TASK) {
-				edge_add(w, &e, fw, task);
-			} else if (kind == TYPE_FUTURE && type_named(w, fw, "_GatheringFuture")) {
-				gather_edges(w, &e, fw, task, 0);
-			} else if (kind == TYPE_FUTURE) {
-				/* shield(): the outer future's callback holds inner */
-				uint64_t cbs[MAX_CALLBACKS], self, inner = 0;
-				size_t n = future_callbacks(w, fw, cbs);
-				for (size_t k = 0; k < n; k++)
-					if (callable_named(w, cbs[k],
-							   "shield.<locals>._outer_done_callback",
-							   false, &self)) {
-						struct pyag_error *err =
-							closure_var(w, cbs[k], "inner", &inner);
-						if (err)
-							warn_error(w, fw, err, "shield 0x%llx",
-								   (unsigned long long)fw);
-						edge_add(w, &e, inner, task);
-					}
-			}
-		}
-		/* callbacks of this task: TaskGroup and asyncio.wait */
-		uint64_t cbs[MAX_CALLBACKS];
-		size_t n = future_callbacks(w, task, cbs);
-		for (size_t k = 0; k < n; k++) {
-			uint64_t self = 0, parent = 0, waiter = 0;
-			uint32_t wi;
-			if (callable_named(w, cbs[k], "TaskGroup._on_task_done", true, &self)) {
-				struct pyag_error *err = object_attr(w, self, "_parent_task",
-								     &parent);
-				if (err)
-					warn_error(w, self, err, "task group 0x%llx",
-						   (unsigned long long)self);
-				edge_add(w, &e, task, parent);
-			} else if (callable_named(w, cbs[k], "_wait.<locals>._on_completion",
-						  false, &self)) {
-				struct pyag_error *err = closure_var(w, cbs[k], "waiter", &waiter);
-				if (err)
-					warn_error(w, task, err, "asyncio.wait of 0x%llx",
-						   (unsigned long long)task);
-				if (waiter && u64map_get(&waiter_task, waiter, &wi))
-					edge_add(w, &e, task, snap->tasks[wi].addr);
-			}
-		}
+	struct walker *w = rb->w;
+	enum type_kind kind = object_kind(w, fut);
+	if (kind != TYPE_TASK && kind != TYPE_FUTURE)
+		return;  /* 3.14 records edges between C futures only */
+	for (unsigned i = 0; i < rb->depth; i++)
+		if (rb->path[i] == fut)
+			return;
+	if (rb->depth >= MAX_AWAIT_DEPTH || rb->visits >= MAX_AWAIT_VISITS) {
+		rb->cut = true;
+		return;
 	}
-	u64map_deinit(&waiter_task);
-	/* by child, in the order found; an edge found twice counts once */
-	if (e.n > 1)
-		qsort(e.v, e.n, sizeof(*e.v), cmp_edge);
-	for (size_t i = 0, end; i < e.n; i = end) {
-		for (end = i; end < e.n && e.v[end].child == e.v[i].child; end++)
-			;
-		struct task_rec *t = &snap->tasks[e.v[i].child];
-		t->awaited_by = arena_alloc(&snap->mem, (end - i) * sizeof(uint64_t));
-		if (!t->awaited_by) {
+	rb->visits++;
+	rb->path[rb->depth++] = fut;
+	uint64_t *cbs;
+	size_t n = future_callbacks(w, fut, MAX_AWAIT_CALLBACKS - rb->callbacks, &cbs);
+	if ((rb->callbacks += n) == MAX_AWAIT_CALLBACKS)
+		rb->cut = true;
+	for (size_t i = 0; i < n && !w->snap->nomem; i++)
+		follow_callback(rb, fut, cbs[i]);
+	free(cbs);
+	/* the first task blocked on fut, then the others */
+	size_t lo = 0, hi = rb->nblocked;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rb->blocked[mid].fut < fut)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < rb->nblocked && rb->blocked[lo].fut == fut; lo++)
+		add_awaiter(rb, w->snap->tasks[rb->blocked[lo].task].addr);
+	rb->depth--;
+}
+
+/* out[0..n) without task, without repeats (the first one kept) and
+ * without awaiters that are no record of the snapshot (every edge ends
+ * at a record), in place; the count left. */
+static size_t distinct_awaiters(struct snapshot *snap, uint64_t *out, size_t n,
+				uint64_t task)
+{
+	struct u64map seen = { 0 };
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t dummy;
+		bool dup = out[i] == task || snapshot_find(snap, out[i]) < 0;
+		if (n <= 32) {
+			for (size_t j = 0; j < kept && !dup; j++)
+				dup = out[j] == out[i];
+		} else if (!(dup = dup || u64map_get(&seen, out[i], &dummy)) &&
+			   !u64map_put(&seen, out[i], 0)) {
 			snapshot_nomem(snap, "awaited-by edges");
 			break;
 		}
-		for (size_t k = i; k < end; k++) {
-			bool dup = false;
-			for (uint32_t j = 0; j < t->nawaited_by && !dup; j++)
-				dup = t->awaited_by[j] == e.v[k].awaiter;
-			if (!dup)
-				t->awaited_by[t->nawaited_by++] = e.v[k].awaiter;
-		}
+		if (!dup)
+			out[kept++] = out[i];
 	}
-	free(e.v);
+	u64map_deinit(&seen);
+	return kept;
+}
+
+/* 3.11-3.13 record no awaited-by edges: rebuild those 3.14 records, in
+ * the order 3.14 iterates them. */
+static void rebuild_edges(struct walker *w)
+{
+	struct snapshot *snap = w->snap;
+	struct rebuild rb = { .w = w };
+	rb.max_out = w->lim->max_set < PYSET_MAX_KEYS ? w->lim->max_set : PYSET_MAX_KEYS;
+	size_t nblocked = 0;
+	for (size_t i = 0; i < snap->ntasks; i++)
+		nblocked += snap->tasks[i].is_task && snap->tasks[i].fut_waiter;
+	if (nblocked && !(rb.blocked = malloc(nblocked * sizeof(*rb.blocked)))) {
+		snapshot_nomem(snap, "awaited-by edges");
+		return;
+	}
+	for (size_t i = 0; i < snap->ntasks; i++)
+		if (snap->tasks[i].is_task && snap->tasks[i].fut_waiter)
+			rb.blocked[rb.nblocked++] = (struct blocked){
+				snap->tasks[i].fut_waiter, (uint32_t)i };
+	if (rb.nblocked > 1)
+		qsort(rb.blocked, rb.nblocked, sizeof(*rb.blocked), cmp_blocked);
+	for (size_t i = 0; i < snap->ntasks && !snap->nomem; i++) {
+		uint64_t task = snap->tasks[i].addr;
+		if (!snap->tasks[i].is_task)
+			continue;
+		rb.nout = 0;
+		rb.visits = 0;
+		rb.callbacks = 0;
+		rb.cut = false;
+		follow_future(&rb, task);
+		if (rb.cut && !snap->nomem)
+			snapshot_warn_at(snap, PYAG_WARNING_LIMIT, task,
+					 "task 0x%llx: its awaiters are too many or too "
+					 "deep to follow all (limits: %zu awaiters, %u "
+					 "futures deep, %u futures, %u callbacks)",
+					 (unsigned long long)task, rb.max_out, MAX_AWAIT_DEPTH,
+					 MAX_AWAIT_VISITS, MAX_AWAIT_CALLBACKS);
+		size_t n = distinct_awaiters(snap, rb.out, rb.nout, task);
+		if (!n || snap->nomem)
+			continue;
+		/* 3.14 stores the first awaiter alone; the second makes a set,
+		 * into which the second goes first, then the first, then each
+		 * later one; _asyncio_awaited_by copies it into a frozenset */
+		if (n > 1) {
+			uint64_t first = rb.out[0];
+			rb.out[0] = rb.out[1];
+			rb.out[1] = first;
+			if (!pyset_iteration_order(rb.out, &n)) {
+				snapshot_nomem(snap, "awaited-by edges");
+				break;
+			}
+		}
+		struct task_rec *t = &snap->tasks[i];
+		if (!(t->awaited_by = arena_alloc(&snap->mem, n * sizeof(uint64_t)))) {
+			snapshot_nomem(snap, "awaited-by edges");
+			break;
+		}
+		memcpy(t->awaited_by, rb.out, n * sizeof(uint64_t));
+		t->nawaited_by = (uint32_t)n;
+	}
+	free(rb.blocked);
+	free(rb.out);
 }
 
 struct pyag_error *walk_target(struct pyag_reader *r,
@@ -1181,7 +1352,9 @@ struct pyag_error *walk_target(struct pyag_reader *r,
 		walk_awaiters(&w);
 	if (!err && l->have_asyncio && lim->waiting)
 		walk_awaiting(&w);
-	if (!err && l->have_asyncio && !l->athread_tasks_head && !snap->asyncio_seen)
+	/* (memory that ran out before the modules were read is that error) */
+	if (!err && l->have_asyncio && !l->athread_tasks_head && !snap->asyncio_seen &&
+	    !snap->nomem)
 		err = pyag_error_create(PYAG_ERROR_NO_ASYNCIO,
 					"asyncio is not loaded in the target (neither "
 					"_asyncio nor asyncio.tasks is in sys.modules)");

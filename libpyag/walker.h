@@ -89,6 +89,10 @@ struct pyag_error *read_struct(struct walker *w, uint64_t addr, uint8_t *buf,
 			       uint64_t size) HIDDEN;
 /* What the object at obj is, by its type (cached per type). */
 enum type_kind object_kind(struct walker *w, uint64_t obj) HIDDEN;
+/* Whether the C string at addr is s (unreadable or longer than 63 bytes: no). */
+bool cstr_is(struct walker *w, uint64_t addr, const char *s) HIDDEN;
+/* Whether the type of obj is named name (its tp_name; unreadable: no). */
+bool type_named(struct walker *w, uint64_t obj, const char *name) HIDDEN;
 /* A str object as interned UTF-8 (bounded by the string limit). */
 struct pyag_error *read_str(struct walker *w, uint64_t obj, const char **ret) HIDDEN;
 /* A small int object. */
@@ -128,6 +132,13 @@ struct pyag_error *set_each(struct walker *w, uint64_t set,
 /* The first max items of a list or tuple; *n_ret how many. */
 struct pyag_error *seq_items(struct walker *w, uint64_t obj, uint64_t *items,
 			     size_t max, size_t *n_ret) HIDDEN;
+/* The first max items of a list or tuple (of at most the set limit), in
+ * *items_ret (malloc'd; NULL when there are none). */
+struct pyag_error *seq_items_alloc(struct walker *w, uint64_t obj, size_t max,
+				   uint64_t **items_ret, size_t *n_ret) HIDDEN;
+/* The first max items of a collections.deque, left to right. */
+struct pyag_error *deque_items(struct walker *w, uint64_t obj, uint64_t *items,
+			       size_t max, size_t *n_ret) HIDDEN;
 /* The value of the free variable `name` in a function's closure (0: none). */
 struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name,
 			       uint64_t *ret) HIDDEN;
@@ -138,11 +149,9 @@ struct pyag_error *closure_var(struct walker *w, uint64_t func, const char *name
 struct pyag_error *deque_each(struct walker *w, uint64_t dq,
 			      bool (*fn)(struct walker *, uint64_t item, void *), void *arg,
 			      int64_t *len_ret) HIDDEN;
-/* The done callbacks of a future (at most MAX_CALLBACKS into out). */
-#define MAX_CALLBACKS 64
-size_t future_callbacks(struct walker *w, uint64_t fut, uint64_t *out) HIDDEN;
-/* Whether the type of obj is named name (tp_name). */
-bool type_named(struct walker *w, uint64_t obj, const char *name) HIDDEN;
+/* The first max done callbacks of a future, in the order they were
+ * added (*ret: malloc()ed, the caller frees it; NULL when none). */
+size_t future_callbacks(struct walker *w, uint64_t fut, size_t max, uint64_t **ret) HIDDEN;
 /* Whether obj is a function (or, method: a bound method whose function
  * is) with the qualified name qualname; *self_ret: the method's self. */
 bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
@@ -151,5 +160,15 @@ bool callable_named(struct walker *w, uint64_t obj, const char *qualname,
 /* What each task waits on, and the event loops (awaiting.c): after the
  * walk, when w->lim->waiting. */
 void walk_awaiting(struct walker *w) HIDDEN;
+/* CPython's set order (setorder.c). The hash of an object that keeps
+ * object.__hash__, as tasks and futures do: its address rotated right by
+ * 4 bits. */
+uint64_t pyset_pointer_hash(uint64_t addr) HIDDEN;
+#define PYSET_MAX_KEYS (1u << 24)
+/* keys[0..*n), added in this order to a new set that is then copied by
+ * frozenset(): rewritten in that frozenset's iteration order, *n the
+ * distinct keys (0 is no key). False when memory runs out or *n exceeds
+ * PYSET_MAX_KEYS (keys unchanged). */
+bool pyset_iteration_order(uint64_t *keys, size_t *n) HIDDEN;
 
 #endif /* PYAG_WALKER_H */

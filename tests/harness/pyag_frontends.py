@@ -358,19 +358,8 @@ def check_target(tap, fe, python, label, oracle, variant, kind, **target):
 
 # What py-async-graph does not rebuild yet on 3.11-3.13, by (minor
 # version, scenario): the checks of these scenarios that fail are TAP TODO
-# (expected failures, shown with the reason).
-_ORDER = ("the order of several awaiters of one task: 3.14 builds the set "
-          "in its own order, not rebuilt yet")
-_WAITS = ("as_completed(), wait_for(..., 0), staggered_race() and a gather "
-          "inside shield() or wait_for(): edges not rebuilt yet")
+# (expected failures, shown with the reason). None at present.
 KNOWN_LEGACY_GAPS = {}
-for _v in ("3.11", "3.12", "3.13"):
-    KNOWN_LEGACY_GAPS[(_v, "awaiter_order")] = _ORDER
-    KNOWN_LEGACY_GAPS[(_v, "waits")] = _WAITS + "; " + _ORDER
-    KNOWN_LEGACY_GAPS[(_v, "shield")] = _ORDER
-KNOWN_LEGACY_GAPS[("3.11", "wait_for")] = (
-    "3.11's wait_for(task, timeout) waits on a separate future (found through a "
-    "callback): not rebuilt yet")
 
 
 class _TodoTap:

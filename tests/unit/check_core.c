@@ -723,20 +723,22 @@ static bool collect_item(struct walker *w, uint64_t item, void *arg)
 }
 
 /* A collections.deque of len items from index first of a chain of blocks. */
-static uint64_t fake_deque(struct fake_py *py, uint64_t *blocks, size_t nblocks,
-			   uint64_t first, int64_t len)
+#define BLOCK_ITEMS(l) (((l)->block_rightlink - (l)->block_data) / 8)
+
+static uint64_t fake_deque_blocks(struct fake_py *py, uint64_t *blocks, size_t nblocks,
+				  uint64_t first, int64_t len)
 {
 	const struct pyag_layout *l = &py->l;
 	uint64_t dq = fake_alloc(py->m, 128);
 	for (size_t b = 0; b < nblocks; b++) {
 		blocks[b] = fake_alloc(py->m, l->block_rightlink + 8);
-		for (uint64_t k = 0; k < l->block_len; k++)
+		for (uint64_t k = 0; k < BLOCK_ITEMS(l); k++)
 			fake_w64(py->m, blocks[b] + l->block_data + 8 * k,
 				 0x1000 * (b + 1) + k);
 	}
 	for (size_t b = 0; b + 1 < nblocks; b++)
 		fake_w64(py->m, blocks[b] + l->block_rightlink, blocks[b + 1]);
-	fake_w64(py->m, dq + l->deque_len, (uint64_t)len);
+	fake_w64(py->m, dq + l->deque_ob_size, (uint64_t)len);
 	fake_w64(py->m, dq + l->deque_leftblock, blocks[0]);
 	fake_w64(py->m, dq + l->deque_leftindex, first);
 	return dq;
@@ -751,18 +753,18 @@ START_TEST(test_deque_reader)
 	struct walker *w = &e.w;
 	uint64_t blocks[3];
 	/* 4 items at the end of the first block, 6 in the second */
-	uint64_t dq = fake_deque(py, blocks, 2, l->block_len - 4, 10);
+	uint64_t dq = fake_deque_blocks(py, blocks, 2, BLOCK_ITEMS(l) - 4, 10);
 	struct collected c = { .n = 0 };
 	int64_t len;
 	ck_assert_ptr_null(deque_each(w, dq, collect_item, &c, &len));
 	ck_assert_int_eq(len, 10);
 	ck_assert_uint_eq(c.n, 10);
-	ck_assert_uint_eq(c.v[0], 0x1000 + l->block_len - 4);
-	ck_assert_uint_eq(c.v[3], 0x1000 + l->block_len - 1);
+	ck_assert_uint_eq(c.v[0], 0x1000 + BLOCK_ITEMS(l) - 4);
+	ck_assert_uint_eq(c.v[3], 0x1000 + BLOCK_ITEMS(l) - 1);
 	ck_assert_uint_eq(c.v[4], 0x2000);
 	ck_assert_uint_eq(c.v[9], 0x2005);
 	/* an empty deque */
-	uint64_t empty = fake_deque(py, blocks, 1, 31, 0);
+	uint64_t empty = fake_deque_blocks(py, blocks, 1, 31, 0);
 	c.n = 0;
 	ck_assert_ptr_null(deque_each(w, empty, collect_item, &c, &len));
 	ck_assert_int_eq(len, 0);
@@ -773,22 +775,76 @@ START_TEST(test_deque_reader)
 		{ -1, 0, 1 }, { 1ll << 40, 0, 1 }, { 3, 64, 1 }, { 200, 0, 2 },
 	};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-		uint64_t b = fake_deque(py, blocks, bad[k].nblocks, bad[k].first, bad[k].len);
+		uint64_t b = fake_deque_blocks(py, blocks, bad[k].nblocks, bad[k].first, bad[k].len);
 		c.n = 0;
 		struct pyag_error *err = deque_each(w, b, collect_item, &c, &len);
 		ck_assert_msg(err && pyag_error_code(err) == PYAG_ERROR_CORRUPT,
 			      "case %zu: %s", k, err ? pyag_error_message(err) : "no error");
-		ck_assert_uint_le(c.n, bad[k].nblocks * l->block_len);
+		ck_assert_uint_le(c.n, bad[k].nblocks * BLOCK_ITEMS(l));
 		pyag_error_destroy(err);
 	}
 	/* a block that links to itself: as many items as the length says
 	 * (bounded by it), never a hang */
-	uint64_t loop = fake_deque(py, blocks, 1, 0, 3 * (int64_t)l->block_len);
+	uint64_t loop = fake_deque_blocks(py, blocks, 1, 0, 3 * (int64_t)BLOCK_ITEMS(l));
 	fake_w64(py->m, blocks[0] + l->block_rightlink, blocks[0]);
 	pyag_reader_invalidate(e.r);
 	c.n = 0;
 	ck_assert_ptr_null(deque_each(w, loop, collect_item, &c, &len));
-	ck_assert_uint_eq(c.n, 3 * l->block_len < 256 ? 3 * l->block_len : 256);
+	ck_assert_uint_eq(c.n, 3 * BLOCK_ITEMS(l) < 256 ? 3 * BLOCK_ITEMS(l) : 256);
+	obj_env_deinit(&e);
+}
+END_TEST
+
+START_TEST(test_deque_items)
+{
+	struct obj_env e;
+	obj_env_init(&e, fake_version(_i));
+	struct fake_py *py = &e.py;
+	const struct pyag_layout *l = &py->l;
+	uint64_t type = fake_heap_type(py, "collections.deque", NULL, 0);
+	uint64_t dq = fake_alloc(py->m, 64);
+	fake_w64(py->m, dq + l->obj_type, type);
+	/* 150 items from index 60 of the first block: 4 + 64 + 64 + 18 */
+	uint64_t blocks[4], per = (l->block_rightlink - l->block_data) / 8, k = 0;
+	ck_assert_uint_eq(per, 64);
+	for (int b = 0; b < 4; b++)
+		blocks[b] = fake_alloc(py->m, l->block_rightlink + 8);
+	for (int b = 0; b < 4; b++) {
+		fake_w64(py->m, blocks[b] + l->block_rightlink, b < 3 ? blocks[b + 1] : 0);
+		for (uint64_t i = b ? 0 : 60; i < per && k < 150; i++)
+			fake_w64(py->m, blocks[b] + l->block_data + 8 * i, 0x1000 + k++);
+	}
+	fake_w64(py->m, dq + l->deque_ob_size, 150);
+	fake_w64(py->m, dq + l->deque_leftblock, blocks[0]);
+	fake_w64(py->m, dq + l->deque_leftindex, 60);
+	uint64_t items[200];
+	size_t n;
+	ck_assert_ptr_null(deque_items(&e.w, dq, items, 200, &n));
+	ck_assert_uint_eq(n, 150);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(items[i], 0x1000 + i);
+	ck_assert_ptr_null(deque_items(&e.w, dq, items, 10, &n));  /* the first 10 */
+	ck_assert_uint_eq(n, 10);
+	ck_assert_uint_eq(items[9], 0x1009);
+	/* hostile: a broken block chain, an index outside its block, a
+	 * size past the set limit, another type: each is an error */
+	struct { uint64_t addr, value; int code; } bad[] = {
+		{ blocks[1] + l->block_rightlink, 0, PYAG_ERROR_CORRUPT },
+		{ dq + l->deque_leftindex, 64, PYAG_ERROR_CORRUPT },
+		{ dq + l->deque_ob_size, (uint64_t)1 << 40, PYAG_ERROR_CORRUPT },
+		{ dq + l->obj_type, py->type_dict, PYAG_ERROR_CORRUPT },
+	};
+	for (size_t b = 0; b < ARRAY_SIZE(bad); b++) {
+		uint64_t old;
+		ck_assert(reader_try_read(e.r, bad[b].addr, &old, 8));
+		fake_w64(py->m, bad[b].addr, bad[b].value);
+		pyag_reader_invalidate(e.r);
+		struct pyag_error *err = deque_items(&e.w, dq, items, 200, &n);
+		ck_assert_int_eq(pyag_error_code(err), bad[b].code);
+		pyag_error_destroy(err);
+		fake_w64(py->m, bad[b].addr, old);
+		pyag_reader_invalidate(e.r);
+	}
 	obj_env_deinit(&e);
 }
 END_TEST
@@ -1183,6 +1239,126 @@ START_TEST(test_intern_arena)
 }
 END_TEST
 
+/* ---- CPython's set order (setorder.c) ---------------------------------------- */
+
+/* splitmix64: the same addresses here and in set_order_cases.py */
+static uint64_t splitmix(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/* n distinct addresses: dense ones, 64-byte apart in a 4 MiB range (their
+ * hashes collide in small tables), or any 16-byte aligned ones */
+static uint64_t *set_keys(uint64_t seed, size_t n, bool dense)
+{
+	uint64_t *keys = malloc(n * sizeof(*keys)), st = seed;
+	struct u64map seen = { 0 };
+	uint32_t dummy;
+	ck_assert_ptr_nonnull(keys);
+	for (size_t k = 0; k < n;) {
+		uint64_t r = splitmix(&st);
+		uint64_t a = dense ? 0x7f3a00000000ull + (r & 0xffff) * 0x40 : r & ~0xfull;
+		if (!a || u64map_get(&seen, a, &dummy))
+			continue;
+		ck_assert(u64map_put(&seen, a, (uint32_t)k));
+		keys[k++] = a;
+	}
+	u64map_deinit(&seen);
+	return keys;
+}
+
+START_TEST(test_set_order)
+{
+	/* FNV-1a of the iteration order (indices into the keys in the order
+	 * added) of frozenset(s), s a set the keys were added to in turn,
+	 * each key an object hashing as an address: printed by
+	 * tests/unit/set_order_cases.py, the same on pyenv's 3.11.7, 3.12.1,
+	 * 3.13.0 and Debian's 3.13.18 and 3.14.10 */
+	static const struct { int dense; size_t n; uint64_t fnv; } cases[] = {
+		{ 1, 2, 0x082f2207b4e88cc4ull },
+		{ 1, 3, 0xd949aa186c0c4928ull },
+		{ 1, 4, 0x332c697f8f18f7b7ull },
+		{ 1, 5, 0xa2c66d0c028c9a3dull },
+		{ 1, 6, 0xfc60d0f9651f2148ull },
+		{ 1, 7, 0x03edfb410158e7eeull },
+		{ 1, 8, 0x5c5edfd0b8d32643ull },
+		{ 1, 9, 0x5c7ceecbe4037681ull },
+		{ 1, 12, 0x8545fd96680b69e9ull },
+		{ 1, 17, 0xea7ba7a881469f77ull },
+		{ 1, 19, 0x8abd2983d7061a5eull },
+		{ 1, 20, 0x9a7aa7dccc9f99e1ull },
+		{ 1, 40, 0x55c5ecfb70bfb4cbull },
+		{ 1, 300, 0xfe6be96e127423a1ull },
+		{ 1, 5000, 0x51ec557c82b1fcd9ull },
+		{ 0, 2, 0x08328707b4eb6e3aull },
+		{ 0, 3, 0xea9ca21875dc49e4ull },
+		{ 0, 4, 0x8471569045519385ull },
+		{ 0, 5, 0xba2cedf2fb0365dfull },
+		{ 0, 6, 0x955a2c37175d7a44ull },
+		{ 0, 7, 0x7b433c350deb5e68ull },
+		{ 0, 8, 0x25cd02acd62466a1ull },
+		{ 0, 9, 0xf50a8c846022c7ebull },
+		{ 0, 12, 0xa4c6f93437aef787ull },
+		{ 0, 17, 0xf290d8ce3cbb2203ull },
+		{ 0, 19, 0x59bd387175f5196aull },
+		{ 0, 20, 0x4721bdcead784293ull },
+		{ 0, 40, 0x2f0c61c0bf81ff61ull },
+		{ 0, 300, 0xb968ec608f5d72b3ull },
+		{ 0, 5000, 0xdfe0f1e690c25873ull },
+		{ 0, 60000, 0xfffd5dd19cf16d15ull },
+	};
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		size_t n = cases[c].n;
+		uint64_t *keys = set_keys(n * 7 + (uint64_t)cases[c].dense, n, cases[c].dense);
+		uint64_t *order = malloc(n * sizeof(*order));
+		struct u64map index = { 0 };
+		ck_assert_ptr_nonnull(order);
+		for (size_t k = 0; k < n; k++)
+			ck_assert(u64map_put(&index, keys[k], (uint32_t)k));
+		memcpy(order, keys, n * sizeof(*order));
+		size_t m = n;
+		ck_assert(pyset_iteration_order(order, &m));
+		ck_assert_uint_eq(m, n);
+		uint64_t h = 0xcbf29ce484222325ull;
+		for (size_t k = 0; k < m; k++) {
+			uint32_t i;
+			ck_assert(u64map_get(&index, order[k], &i));
+			h = (h ^ i) * 0x100000001b3ull;
+		}
+		ck_assert_msg(h == cases[c].fnv, "dense %d, %zu keys: order differs",
+			      cases[c].dense, n);
+		u64map_deinit(&index);
+		free(order);
+		free(keys);
+	}
+	/* three tasks whose hashes share a slot of the 8-slot table: the
+	 * order they were added decides the order (awaiter_order.py) */
+	uint64_t a = 0x7f0000000380, b = a + 0x400, c3 = a + 0x800;
+	ck_assert_uint_eq(pyset_pointer_hash(a) & 7, pyset_pointer_hash(b) & 7);
+	uint64_t abc[] = { a, b, c3 }, bac[] = { b, a, c3 };
+	size_t n = 3;
+	ck_assert(pyset_iteration_order(abc, &n));
+	ck_assert(pyset_iteration_order(bac, &n));
+	ck_assert(abc[0] == a && abc[1] == b && abc[2] == c3);
+	ck_assert(bac[0] == b && bac[1] == a && bac[2] == c3);
+	/* a key added twice and 0 (no key) take no slot */
+	uint64_t dup[] = { b, a, b, 0, c3 };
+	n = 5;
+	ck_assert(pyset_iteration_order(dup, &n));
+	ck_assert_uint_eq(n, 3);
+	ck_assert(dup[0] == b && dup[1] == a && dup[2] == c3);
+	/* the hash: rotated right by 4, -1 reserved */
+	ck_assert_uint_eq(pyset_pointer_hash(0x7f00000012345670ull), 0x07f0000001234567ull);
+	ck_assert_uint_eq(pyset_pointer_hash(UINT64_MAX), UINT64_MAX - 1);
+	n = (size_t)PYSET_MAX_KEYS + 1;
+	ck_assert(!pyset_iteration_order(abc, &n));  /* refused, nothing read */
+	ck_assert_uint_eq(n, (size_t)PYSET_MAX_KEYS + 1);
+}
+END_TEST
+
 /* One suite per module, each with its own test case. */
 static Suite *module_suite(const char *name, void (*add)(TCase *tc))
 {
@@ -1220,6 +1396,7 @@ static void containers_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_u64map);
 	tcase_add_test(tc, test_intern_arena);
+	tcase_add_test(tc, test_set_order);
 }
 
 /* the tests on the synthetic interpreter run for every version */
@@ -1236,6 +1413,7 @@ static void walk_tests(TCase *tc)
 	tcase_add_loop_test(tc, test_walk_hostile_list, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_dict_reader, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_object_attr, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
+	tcase_add_loop_test(tc, test_deque_items, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_thread_records, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 	tcase_add_loop_test(tc, test_deque_reader, WORLD_FIRST_COLUMN, LAYOUT_NVERSIONS);
 }
