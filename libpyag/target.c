@@ -191,8 +191,10 @@ static bool looks_like_elf_candidate(const char *path)
 }
 
 /* Files that can hold .PyRuntime or .AsyncioDebug: the interpreter, libpython,
- * the _asyncio module. Probed first; other files only if still needed
- * (statically linked or renamed interpreters). */
+ * the _asyncio module. Probed first; other files only when no interpreter
+ * was found in them (statically linked or renamed interpreters): not to
+ * look for an .AsyncioDebug that 3.11-3.13 do not have, which read the
+ * symbol tables of every library (a quarter of a megabyte for libcrypto). */
 static bool likely_python_file(const char *path)
 {
 	const char *base = strrchr(path, '/');
@@ -271,6 +273,8 @@ char *target_file_at(const struct target *t, uint64_t addr)
 static struct pyag_error *locate_by_sections(struct target *t)
 {
 	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1 && (t->runtime_addr || t->sym_runtime_addr))
+			return NULL;
 		for (size_t i = 0; i < t->nmaps; i++) {
 			if (t->runtime_addr && t->asyncio_debug_addr)
 				return NULL;
