@@ -86,7 +86,8 @@ def main():
         f.write(out + body)
 
     for path, ranges in files.items():
-        src = path if os.path.exists(path) else root + path
+        # the file the reader opened: under the sysroot first, as it does
+        src = root + path if root and os.path.exists(root + path) else path
         dst = os.path.join(skel, path.lstrip("/"))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         size = os.path.getsize(src)
