@@ -121,6 +121,129 @@ def pick_names(oracle, limit):
 
 
 # ---------------------------------------------------------------------------
+# CPython's ps and pstree, rebuilt from the oracle
+
+# Scenarios whose ps/pstree show frames that the oracle's capture_call_graph
+# does not have: oracle_ps() cannot rebuild them.
+ORACLE_PS_GAPS = {
+    "agen": "ps and pstree follow an `async for` into the async generator's "
+            "frames; capture_call_graph stops at it",
+}
+
+def oracle_ps(oracle):
+    """What `python3.14 -m asyncio ps` and `pstree` print for the oracle's
+    graph: 3.14's asyncio/tools.py (build_task_table, build_async_tree and
+    their printing) run on the stacks and awaiters of each task's
+    capture_call_graph(); (table, tree), with the tasks in the oracle's
+    order, which means nothing: compare them with same_rows() and
+    same_tree().  None when the oracle has a task it cannot format (a
+    cycle).  For the versions that have no such tool (3.11-3.13), and
+    checked against the real ps.txt/pstree.txt of the committed 3.14 and
+    3.15 cores.  Not what ps shows where it differs from
+    format_call_graph (KNOWN_CPYTHON_DIFFERENCES: a running task, async
+    generators, plain futures)."""
+    tasks = [t for t in oracle["tasks"] if t["kind"] == "task"]
+    if any(t.get("graph") is None for t in tasks):
+        return None
+    names = {t["id"]: t["name"] for t in tasks}
+
+    def entry(f):   # tools._format_stack_entry
+        if f["line"] == 0 and f["filename"] == "":
+            return f["function"]
+        return "%s %s:%d" % (f["function"], f["filename"], f["line"])
+
+    rows, awaits, stacks = [], [], {}
+    for t in tasks:
+        g = t["graph"]
+        stack = " -> ".join(f["function"] for f in g["call_stack"])
+        stacks[t["id"]] = [entry(f) for f in g["call_stack"]]
+        if not g["awaited_by"]:
+            rows.append([t["native_thread_id"], t["id"], t["name"], stack, "", "", "0x0"])
+        for a in g["awaited_by"]:
+            rows.append([t["native_thread_id"], t["id"], t["name"], stack,
+                         " -> ".join(f["function"] for f in a["call_stack"]),
+                         names.get(a["id"], "Unknown"), a["id"]])
+            awaits.append((a["id"], [entry(f) for f in a["call_stack"]], t["id"]))
+    widths = (10, 20, 20, 50, 50, 15, 15)
+    header = ("tid", "task id", "task name", "coroutine stack", "awaiter chain",
+              "awaiter name", "awaiter id")
+    line = lambda cols: " ".join("%-*s" % (w, c) for w, c in zip(widths, cols))
+    table = "".join(line(r) + "\n" for r in [header, ["-" * 180]] + rows)
+    table = table.replace(line(["-" * 180]), "-" * 180)
+
+    # the tree: tasks and coroutine frames, a frame node shared by the
+    # awaits that pass through it (tools._build_tree)
+    labels = {("T", tid): "(T) " + name for tid, name in names.items()}
+    children, frames = {}, {}
+
+    def frame_node(parent, frame):
+        key = frames.setdefault(parent, {}).get(frame)
+        if key is None:
+            key = ("C", len(labels))
+            labels[key] = " " + frame
+            children.setdefault(parent, []).append(key)
+            frames[parent][frame] = key
+        return key
+
+    for parent, stack, child in awaits:
+        cur = ("T", parent)
+        for frame in reversed(stack):
+            cur = frame_node(cur, frame)
+        if ("T", child) not in children.setdefault(cur, []):
+            children[cur].append(("T", child))
+    awaiting = {p for p, _, _ in awaits}
+    for tid in names:
+        if tid not in awaiting:
+            cur = ("T", tid)
+            for frame in reversed(stacks[tid]):
+                cur = frame_node(cur, frame)
+
+    def render(node, prefix, last, buf):
+        buf.append(prefix + ("└── " if last else "├── ") + labels[node])
+        kids = children.get(node, [])
+        for i, kid in enumerate(kids):
+            render(kid, prefix + ("    " if last else "│   "), i == len(kids) - 1, buf)
+        return buf
+
+    inner = {c for kids in children.values() for c in kids}
+    tree = "".join("\n".join(render(n, "", True, [])) + "\n"
+                   for n in labels if n not in inner)
+    return table, tree
+
+
+def same_rows(got, want):
+    """Two ps tables equal but for the order of their rows."""
+    a, b = got.splitlines(), want.splitlines()
+    return a[:2] == b[:2] and sorted(a[2:]) == sorted(b[2:])
+
+
+def _canonical_tree(text):
+    """A pstree output as nested (label, sorted children) tuples, the
+    roots sorted: two trees equal but for the order of siblings compare
+    equal."""
+    root = ("", [])
+    path = [root]
+    for line in text.splitlines():
+        m = re.match(r"^((?:    |│   )*)(?:└── |├── )(.*)$", line)
+        if not m:
+            return ("unparsed", text)
+        depth = len(m.group(1)) // 4
+        node = (m.group(2), [])
+        del path[depth + 1:]
+        path[-1][1].append(node)
+        path.append(node)
+
+    def freeze(n):
+        return (n[0], tuple(sorted(freeze(c) for c in n[1])))
+    return freeze(root)
+
+
+def same_tree(got, want):
+    """Two pstree outputs equal but for the order of sibling nodes."""
+    return _canonical_tree(got) == _canonical_tree(want)
+
+
+# ---------------------------------------------------------------------------
 # checks
 
 def check_callgraph(tap, label, text, oracle, stderr="", tasks=None):
