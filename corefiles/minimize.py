@@ -5,39 +5,49 @@ needs from the target's files.
     minimize.py CORE TRACE OUT_CORE SKELETON_DIR [ROOT]
 
 TRACE is the output of `py-async-graph --trace-reads=TRACE --core CORE`
-(all formats that are to be tested, concatenated). OUT_CORE keeps the ELF
-header, every PT_NOTE segment (threads, NT_FILE) and, of the PT_LOAD
-segments, only the pages that were read. SKELETON_DIR receives, for every
-file read through the core's NT_FILE mappings or for its section headers,
-a sparse file of the original size holding only the bytes that were read
-(from ROOT/path). Nothing is invented: what was not read is absent.
+(all formats that are to be tested, concatenated), or the same reads
+merged (corefiles/NAME/reads.txt). OUT_CORE keeps the ELF header, every
+PT_NOTE segment (threads, NT_FILE) and, of the PT_LOAD segments, only the
+pages that were read, and of those only the bytes that were read: the
+rest of a page is zeros (the reader fetches whole pages, so the pages
+must be there). SKELETON_DIR receives, for every file read through the
+core's NT_FILE mappings or for its section headers, a sparse file of the
+original size holding only the bytes that were read (from ROOT/path, as
+the reader opened it). A later read of anything else would see zeros:
+tests/integration/corefiles.test fails when a read falls outside TRACE.
 """
+import bisect
 import os
 import struct
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "harness"))
+import pyag_harness as H  # noqa: E402
 
 PAGE = 4096
 PT_LOAD, PT_NOTE = 1, 4
 
 
+def kept_bytes(data, off, vaddr, start, end, mem, starts):
+    """The bytes of [start, end) (in a segment at file offset off, address
+    vaddr) that the reads cover, zeros elsewhere."""
+    chunk = bytearray(end - start)
+    i = max(bisect.bisect_right(starts, start) - 1, 0)
+    while i < len(mem) and mem[i][0] < end:
+        a, b = max(mem[i][0], start), min(mem[i][1], end)
+        if a < b:
+            chunk[a - start:b - start] = data[off + a - vaddr:off + b - vaddr]
+        i += 1
+    return bytes(chunk)
+
+
 def main():
     core, trace, out_core, skel = sys.argv[1:5]
     root = sys.argv[5] if len(sys.argv) > 5 else ""
-    pages = set()
-    files = {}
-    with open(trace) as f:
-        for line in f:
-            parts = line.split()
-            if parts[-1] != "ok":
-                continue
-            if parts[0] == "mem":
-                addr, size = int(parts[1], 16), int(parts[2])
-                for p in range(addr // PAGE, (addr + size - 1) // PAGE + 1):
-                    pages.add(p)
-            elif parts[0] == "file":
-                path = " ".join(parts[1:-3])
-                off, size = int(parts[-3], 16), int(parts[-2])
-                files.setdefault(path, set()).add((off, size))
+    reads = H.read_trace(trace)
+    starts = [a for a, _ in reads.mem]
+    pages = {p for a, b in reads.mem for p in range(a // PAGE, (b - 1) // PAGE + 1)}
 
     data = open(core, "rb").read()
     (ident, etype, machine, version, entry, phoff, shoff, flags, ehsize,
@@ -61,7 +71,7 @@ def main():
                 if not inside and run is not None:
                     start = run * PAGE
                     end = min(p * PAGE, vaddr + filesz)
-                    chunk = data[off + start - vaddr:off + end - vaddr]
+                    chunk = kept_bytes(data, off, vaddr, start, end, reads.mem, starts)
                     segments.append((PT_LOAD, pflags, start, len(chunk),
                                      len(chunk), PAGE, chunk))
                     run = None
@@ -85,7 +95,7 @@ def main():
     with open(out_core, "wb") as f:
         f.write(out + body)
 
-    for path, ranges in files.items():
+    for path, ranges in reads.files.items():
         # the file the reader opened: under the sysroot first, as it does
         src = root + path if root and os.path.exists(root + path) else path
         dst = os.path.join(skel, path.lstrip("/"))
@@ -93,12 +103,13 @@ def main():
         size = os.path.getsize(src)
         with open(src, "rb") as fin, open(dst, "wb") as fout:
             fout.truncate(size)
-            for off, n in sorted(ranges):
-                fin.seek(off)
-                fout.seek(off)
-                fout.write(fin.read(n))
-    print("%s: %d pages in %d segments; %d files" % (
-        out_core, len(pages), len(segments), len(files)))
+            for a, b in ranges:
+                fin.seek(a)
+                fout.seek(a)
+                fout.write(fin.read(b - a))
+    print("%s: %d bytes read, in %d pages of %d segments; %d files" % (
+        out_core, sum(b - a for a, b in reads.mem), len(pages), len(segments),
+        len(reads.files)))
 
 
 if __name__ == "__main__":

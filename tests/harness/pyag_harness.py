@@ -576,6 +576,69 @@ def committed_cores():
 
 CommittedCore = collections.namedtuple("CommittedCore", "core sysroot")
 
+# What a --trace-reads log says was read: mem, [(start, end)] of the
+# target's memory; files, {path: [(start, end)]} of the files read besides
+# (paths as the target names them); each list sorted, its ranges merged.
+Reads = collections.namedtuple("Reads", "mem files")
+
+
+def _merged(ranges):
+    out = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [tuple(r) for r in out]
+
+
+def read_trace(path):
+    """The reads that succeeded in a --trace-reads log (lines `mem ADDR
+    SIZE ok`, `file PATH OFFSET SIZE ok`; also a corefile's reads.txt),
+    as Reads."""
+    mem, files = [], {}
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 4 or parts[-1] != "ok":
+                continue
+            if parts[0] == "mem":
+                start = int(parts[1], 16)
+                mem.append((start, start + int(parts[2])))
+            elif parts[0] == "file" and len(parts) >= 5:
+                off = int(parts[-3], 16)
+                files.setdefault(" ".join(parts[1:-3]), []).append(
+                    (off, off + int(parts[-2])))
+    return Reads(_merged(mem), {p: _merged(r) for p, r in files.items()})
+
+
+def write_trace(reads, path):
+    """Reads as a --trace-reads log that read_trace() reads back."""
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        for a, b in reads.mem:
+            f.write("mem 0x%x %d ok\n" % (a, b - a))
+        for p in sorted(reads.files):
+            for a, b in reads.files[p]:
+                f.write("file %s 0x%x %d ok\n" % (p, a, b - a))
+
+
+def reads_outside(reads, kept):
+    """The ranges of Reads `reads` that Reads `kept` does not hold whole,
+    as text."""
+    import bisect
+
+    def outside(ranges, held):
+        starts = [a for a, _ in held]
+        for a, b in ranges:
+            i = bisect.bisect_right(starts, a) - 1
+            if i < 0 or held[i][1] < b:
+                yield a, b
+    out = ["mem 0x%x-0x%x" % r for r in outside(reads.mem, kept.mem)]
+    for p, ranges in sorted(reads.files.items()):
+        out += ["file %s 0x%x-0x%x" % ((p,) + r)
+                for r in outside(ranges, kept.files.get(p, []))]
+    return out
+
 
 def extract_corefile(directory, tmp):
     """Unpack a committed core and its file skeleton into tmp (with the

@@ -47,9 +47,9 @@ import pyag_threads as P  # noqa: E402
 
 from pyag_frontends import CLI, TOP_BUILDDIR, TOP_SRCDIR  # noqa: E402
 from pyag_harness import Tap  # noqa: E402
-# what corefiles/make-cores uses from here: the same checks as the tests
+# what corefiles/make-cores uses from here (with check_corefile: the same
+# checks as the tests)
 from pyag_harness import kernel_core, make_core  # noqa: E402,F401
-from pyag_oracle import check_callgraph, check_current, check_json  # noqa: E402,F401
 
 
 def front_end(kind):
@@ -265,10 +265,24 @@ def run_corefiles(tap):
         check_corefile(tap, d)
 
 
+def corefile_thread(oracle):
+    """The thread a core is read with --current for: the first blocked
+    thread of its oracle, or None."""
+    return next(iter(oracle.get("current") or {}), None)
+
+
+def corefile_requests(tid):
+    """What a committed core is read with: every format, and --current on
+    thread tid; make-cores keeps what these read."""
+    return ([["--format=" + f] for f in F.FORMATS] +
+            ([["--current", "--format=callgraph", "--thread=%s" % tid]] if tid else []))
+
+
 def check_corefile(tap, d):
     """One committed core, the directory d (of corefiles/, or the one
     corefiles/make-cores is about to commit): every format equals its
-    oracle.  --format=table and tree equal the ps.txt and
+    oracle, no warning, and no read outside what the core was made for
+    (reads.txt).  --format=table and tree equal the ps.txt and
     pstree.txt taken from the live process (3.14+), and the ps and pstree
     rebuilt from the oracle (pyag_oracle.oracle_ps) but for the order of
     rows (3.11-3.13, which have no such tool); where both exist and
@@ -282,10 +296,19 @@ def check_corefile(tap, d):
         committed = H.extract_corefile(d, tmp)
         with open(os.path.join(d, "oracle.json"), encoding="utf-8") as f:
             oracle = json.load(f)
-        # --current on the first blocked thread: the one the core was
-        # minimized for
-        tid = next(iter(oracle.get("current") or {}), None)
+        tid = corefile_thread(oracle)
         fe = F.Cli(root=committed.sysroot)
+        # the core holds the bytes read when it was made, zeros around them
+        kept = H.read_trace(os.path.join(d, "reads.txt"))
+        outside = []
+        for args in corefile_requests(tid):
+            trace = os.path.join(tmp, "trace")
+            fe.cli(args + ["--trace-reads=" + trace], core=committed.core, check=False)
+            outside += [r for r in H.reads_outside(H.read_trace(trace), kept)
+                        if r not in outside]
+        tap.ok(not outside, "%s: every read is one the core was made for" % label,
+               "reads outside reads.txt, which see zeros: regenerate the core "
+               "(corefiles/make-cores BUILD_DIR %s)\n%s" % (name, "\n".join(outside[:5])))
         ask = F.Ask(("callgraph", "json", "table", "tree"), [tid] if tid else [],
                     None, [])
         outs = fe.outputs(python, ask, core=committed.core)
@@ -298,6 +321,9 @@ def check_corefile(tap, d):
             O.check_json(tap, label, outs.json, oracle, "core")
         for tid, text in outs.current.items():
             O.check_current(tap, label, text, oracle, tid, outs.stderr)
+        warnings = sorted({ln for ln in outs.stderr.splitlines()
+                           if ln.startswith("warning:")})
+        tap.ok(not warnings, "%s: no warning" % label, "\n".join(warnings[:5]))
         known = O.KNOWN_CPYTHON_DIFFERENCES.get((python, scen))
         rebuilt = O.oracle_ps(oracle) if scen not in O.ORACLE_PS_GAPS else None
         for k, (fname, fmt, ours) in enumerate((("ps.txt", "table", outs.table),
