@@ -12,6 +12,8 @@ ps/pstree` where those tools are right.
     integration.py lldb       the lldb plugin's `async graph` (lldb.test)
     integration.py threads    the thread report of every front end (threads.test)
     integration.py corefiles  the committed cores, and corrupted variants
+                              ($PYAG_CORRUPT_COUNT for each of 3.11/3.12,
+                              3.13 and 3.14+)
     integration.py alloc      allocation failures, on the committed cores
     integration.py interpreters  two interpreters in one process
                               (the subinterpreters scenario, interpreters.test)
@@ -411,15 +413,35 @@ def run_alloc_failures(tap, formats=("json", "tree", "callgraph", "table", "dot"
 
 
 def run_corrupted(tap, count=1000, seed=20261124):
-    """Truncated cores and cores with flipped bits: every run ends quickly
-    with output or a clear error; no crash, no hang, no runaway memory."""
+    """Truncated cores and cores with flipped bits, count of them for each
+    family of the committed cores (the readers differ between them): every
+    run ends quickly with output or a clear error; no crash, no hang, no
+    runaway memory."""
     import random
-    import resource
-    rng = random.Random(seed)
-    cores = H.committed_cores()
-    if not cores:
+    families = {}
+    for d in H.committed_cores():
+        version = tuple(map(int, os.path.basename(d).rpartition("-")[2].split(".")))
+        families.setdefault(corrupt_family(version), []).append(d)
+    if not families:
         tap.skip("corrupted cores", "no committed cores")
         return
+    for name in sorted(families):
+        corrupt_cores(tap, "%d corrupted %s cores" % (count, name), families[name],
+                      count, random.Random("%d-%s" % (seed, name)))
+
+
+def corrupt_family(version):
+    """3.11/3.12: no debug offsets, edges rebuilt; 3.13: debug offsets,
+    edges rebuilt; 3.14+: edges recorded."""
+    if version >= (3, 14):
+        return "3.14+"
+    return "3.13" if version >= (3, 13) else "3.11/3.12"
+
+
+def corrupt_cores(tap, label, cores, count, rng):
+    """count runs of the command on corrupted variants of the committed
+    cores (directories), in turn: one check and the tally."""
+    import resource
     tally = {"output": 0, "error": 0, "crash": 0, "hang": 0}
     worst = []
     tmp = tempfile.mkdtemp(prefix="pyag-corrupt-")
@@ -441,7 +463,8 @@ def run_corrupted(tap, count=1000, seed=20261124):
         for n in range(count):
             data, skel = bases[n % len(bases)]
             data = bytearray(data)
-            if n % 2 == 0:
+            # each core truncated and bit-flipped in turn
+            if (n // len(bases)) % 2 == 0:
                 data = data[:rng.randrange(0, len(data))]          # truncated
             else:
                 for _ in range(rng.choice((1, 8, 64, 512))):       # bit flips
@@ -472,12 +495,12 @@ def run_corrupted(tap, count=1000, seed=20261124):
                     tally["error"] += 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    tap.diag("corrupted cores: %d runs: %d with output, %d clear errors, "
-             "%d crashes, %d hangs" % (count, tally["output"], tally["error"],
-                                       tally["crash"], tally["hang"]))
+    tap.diag("%s (%s): %d with output, %d clear errors, %d crashes, %d hangs" % (
+        label, ", ".join(os.path.basename(d) for d in cores), tally["output"],
+        tally["error"], tally["crash"], tally["hang"]))
     tap.ok(tally["crash"] == 0 and tally["hang"] == 0,
-           "%d corrupted cores: zero crashes, zero hangs (%d output, %d errors)"
-           % (count, tally["output"], tally["error"]), "\n".join(worst[:10]))
+           "%s: zero crashes, zero hangs (%d output, %d errors)"
+           % (label, tally["output"], tally["error"]), "\n".join(worst[:10]))
 
 
 def run_errors(tap, fe):
