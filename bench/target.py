@@ -6,6 +6,7 @@ TaskGroups of workers (each worker 3 coroutine frames deep, waiting on an
 event), and every tenth group gathers two fetches instead; THREADS plain
 threads (default 0), each blocked five frames deep on a threading.Event.
 Prints "ready" once every task is parked and every thread has started.
+Runs on Python 3.11 and later (asyncio.TaskGroup).
 """
 import asyncio
 import sys
