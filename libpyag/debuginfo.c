@@ -30,6 +30,7 @@
 
 struct debug_facts {
 	bool has_debug_info;
+	bool damaged_debug;     /* a DWARF section's first header is implausible */
 	uint8_t build_id[BUILD_ID_MAX];
 	size_t build_id_len;
 	bool has_debuglink;
@@ -107,13 +108,43 @@ static void read_debuglink(const struct elf_file *f, const Elf64_Shdr *sh,
 	facts->has_debuglink = true;
 }
 
+/* Whether the first unit header of an uncompressed DWARF section (of
+ * units: .debug_info, .debug_rnglists, .debug_loclists...) is plausible:
+ * a length that fits and a version of 2 to 5. A file whose sections were
+ * zeroed (a sysroot that keeps only the bytes a capture read) is not
+ * handed to libdwarf, whose old versions crash on some of them. */
+static bool unit_header_ok(const struct elf_file *f, const Elf64_Shdr *sh)
+{
+	uint8_t h[14];
+	if ((sh->sh_flags & SHF_COMPRESSED) || sh->sh_size < sizeof(h))
+		return true;  /* nothing to tell */
+	if (!elf_pread(f, h, sizeof(h), sh->sh_offset))
+		return false;
+	uint32_t len32;
+	uint64_t len;
+	uint16_t version;
+	memcpy(&len32, h, 4);
+	if (len32 == 0xffffffffu) {
+		memcpy(&len, h + 4, 8);
+		memcpy(&version, h + 12, 2);
+	} else {
+		len = len32;
+		memcpy(&version, h + 4, 2);
+	}
+	return len >= 2 && len <= sh->sh_size && version >= 2 && version <= 5;
+}
+
 static void section_facts(void *arg, const struct elf_file *f, const char *name,
 			  const Elf64_Shdr *sh)
 {
 	struct debug_facts *facts = arg;
-	if ((strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0) &&
-	    sh->sh_type != SHT_NOBITS && sh->sh_size > 0 &&
-	    elf_range_ok(sh->sh_offset, sh->sh_size, f->size))
+	bool in_file = sh->sh_type != SHT_NOBITS && sh->sh_size > 0 &&
+		       elf_range_ok(sh->sh_offset, sh->sh_size, f->size);
+	if (in_file && (strcmp(name, ".debug_info") == 0 ||
+			strcmp(name, ".debug_rnglists") == 0 ||
+			strcmp(name, ".debug_loclists") == 0) && !unit_header_ok(f, sh))
+		facts->damaged_debug = true;
+	if ((strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0) && in_file)
 		facts->has_debug_info = true;
 	else if (strcmp(name, ".gnu_debuglink") == 0)
 		read_debuglink(f, sh, facts);
@@ -145,6 +176,8 @@ static struct pyag_error *read_facts(const char *path, struct debug_facts *facts
 			err = pyag_error_nomem("program headers");
 	}
 	elf_close(&f);
+	if (facts->damaged_debug)
+		facts->has_debug_info = false;
 	return err;
 }
 

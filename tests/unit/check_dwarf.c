@@ -521,6 +521,18 @@ START_TEST(test_debuginfo_find)
 	ck_assert_str_eq(found, full);
 	free(found);
 
+	/* ... unless its DWARF was zeroed (a sysroot that keeps only the
+	 * bytes a capture read): not handed to libdwarf */
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && objcopy --dump-section .debug_info=di.bin full && "
+		 "head -c $(stat -c %%s di.bin) /dev/zero > z.bin && "
+		 "objcopy --update-section .debug_info=z.bin full zeroed", dir);
+	ck_assert_int_eq(run(cmd), 0);
+	char zeroed[512];
+	snprintf(zeroed, sizeof(zeroed), "%s/zeroed", dir);
+	ck_assert_ptr_null(debuginfo_find(zeroed, NULL, NULL, 0, &found));
+	ck_assert_ptr_null(found);
+
 	/* nothing anywhere: no error, no file */
 	const char *dirs[] = { "/usr/lib/debug" };
 	ck_assert_ptr_null(debuginfo_find(bin, root, dirs, 1, &found));
