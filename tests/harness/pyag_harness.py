@@ -272,7 +272,8 @@ class Scenario:
     Raises ScenarioError, with the scenario's log, if it exits early, times
     out or writes no oracle.
     Attributes: pid, oracle (the parsed oracle.json), threads (the parsed
-    threads.json of a scenario that writes one, else None), out_dir (as seen
+    threads.json of a scenario that writes one, else None), waiting (the
+    parsed waiting.json, likewise), out_dir (as seen
     from here), inner_out_dir (as seen by the scenario), log_path, python
     (the spec), version ("3.12"), executable (the interpreter, as seen from
     here), root (the root filesystem it runs in: None for pyenv and host
@@ -296,6 +297,7 @@ class Scenario:
         self.pid = None
         self.oracle = None
         self.threads = None
+        self.waiting = None
         self.tmp = None
         self.out_dir = None
         self.inner_out_dir = None
@@ -385,6 +387,10 @@ class Scenario:
         if self.oracle.get("pid") != self.pid:
             raise ScenarioError("scenario %s: oracle pid %s is not the process "
                                 "%s" % (self.name, self.oracle.get("pid"), self.pid))
+        path = os.path.join(self.out_dir, "waiting.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                self.waiting = json.load(f)
         path = os.path.join(self.out_dir, "threads.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:

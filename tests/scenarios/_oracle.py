@@ -23,6 +23,10 @@ DIR/ready: the Python stack of each thread (sys._current_frames(), sampled
 from a short-lived thread while the main thread is parked in its loop's
 select) and its threading name.
 
+A scenario that declares what its tasks wait on (expect_waiting(),
+expect_loop()) also gets DIR/waiting.json, written at the snapshot before
+the oracle and checked against the objects first.
+
 See README.md in this directory for the oracle.json format.
 """
 
@@ -782,6 +786,8 @@ def _snapshot():
         _write_part()
         return
     try:
+        if _waiting or _loop_facts:
+            _write_waiting()
         _fork_and_write(_prepare(), ready=not _state["thread_truth"])
         if _state["thread_truth"]:
             _start_sampler()
@@ -1014,3 +1020,295 @@ def _sampler_done(sampler, result):
         sys.stderr.flush()
         os._exit(3)
     _print_ready()
+
+
+# ---------------------------------------------------------------------------
+# the waiting truth (expect_waiting, expect_loop): DIR/waiting.json
+#
+# What each task waits on, and each loop's state, as the scenario itself
+# made them: the scenario declares, for a named task, the kind of thing it
+# waits on, the object (the Event, Lock, Queue..., see WAIT_KINDS) and the
+# state it set; at the snapshot (the same loop callback that forks for the
+# oracle, before the fork: nothing here changes an object a memory reader
+# looks at) every declaration is checked against the objects themselves
+# (the task's _fut_waiter is in that object's deque of waiters, the state
+# read back equals the declared one) and written to DIR/waiting.json.  A
+# declaration that does not hold fails the scenario (exit 3), so a wrong
+# truth is never written.  See README.md in this directory for the format.
+
+import concurrent.futures  # noqa: E402
+import re  # noqa: E402
+import types as _types  # noqa: E402
+
+_waiting = []       # [task, kind, object or lazy, state or lazy]
+_loop_facts = {}    # id(loop) -> (loop, {key: declared value})
+
+# kind -> the state keys, in the order the tool prints them
+WAIT_KINDS = {
+    "task": (), "future": (), "unknown": (), "shield": (),
+    "gather": ("children", "done"),
+    "event": ("set", "waiters"),
+    "lock": ("locked", "waiters"),
+    "semaphore": ("value", "waiters"),
+    "condition": ("locked", "waiters"),
+    "queue": ("operation", "size", "maxsize", "getters", "putters"),
+    "barrier": ("parties", "waiting", "state"),
+    "sleep": ("deadline", "remaining"),
+    "taskgroup": ("tasks",),
+    "executor": ("state", "thread"),
+    "stream": ("operation", "fd", "peer"),
+    "socket": ("operation", "fd", "peer"),
+    "subprocess": ("pid", "returncode"),
+}
+LOOP_KEYS = ("address", "interpreter", "native_thread_id", "type", "readable",
+             "running", "closed", "ready", "timers", "next_deadline", "remaining",
+             "fds", "tasks", "can_wake")
+
+
+def type_name(obj):
+    """type(obj)'s module and qualified name: "asyncio.locks.Event"."""
+    t = type(obj)
+    return "%s.%s" % (t.__module__, t.__qualname__)
+
+
+def expect_waiting(task, kind, obj, state):
+    """Declare that `task` (a task with a name of its own: get_name() is
+    called at the snapshot) waits on `obj`, of kind `kind` (a key of
+    WAIT_KINDS), whose state is then `state` (a dict with the kind's keys).
+    obj and state may be functions without arguments, called at the
+    snapshot (state may also take obj): for what exists only once the
+    task has parked (a sleep's TimerHandle, a selector's Handle)."""
+    if kind not in WAIT_KINDS:
+        raise ValueError("unknown kind %r" % kind)
+    _waiting.append([task, kind, obj, state])
+
+
+def expect_loop(loop=None, **facts):
+    """Declare facts about a registered loop (default: the running one)
+    as loops[] has them (e.g. can_wake=False, timers=3); the snapshot
+    checks them against what it computes from the loop."""
+    loop = loop or asyncio.get_running_loop()
+    _loop_facts.setdefault(id(loop), (loop, {}))[1].update(facts)
+
+
+def _lazy(value, *args):
+    if isinstance(value, _types.FunctionType):
+        return value(*args[:value.__code__.co_argcount])
+    return value
+
+
+def _holds(container, fut):
+    return container is not None and any(f is fut for f in container)
+
+
+def _closure_holds(fn, obj):
+    """Does function fn (or a partial of it) hold obj in a closure cell?"""
+    fn = getattr(fn, "func", fn)
+    cells = getattr(fn, "__closure__", None) or ()
+    for c in cells:
+        try:
+            if c.cell_contents is obj:
+                return True
+        except ValueError:
+            pass
+    return False
+
+
+def _peer(sock):
+    try:
+        p = sock.getpeername()
+    except OSError:
+        return None
+    if isinstance(p, tuple) and len(p) >= 2:
+        return "%s:%d" % (p[0], p[1])
+    return p or None
+
+
+def _executor_thread(cf):
+    """The native id of the worker thread running concurrent future cf:
+    the thread whose stack has a _WorkItem.run frame of that future."""
+    found = []
+    for ident, f in sys._current_frames().items():
+        while f is not None:
+            if (f.f_code.co_name == "run" and
+                    getattr(f.f_locals.get("self"), "future", None) is cf):
+                found.append(ident)
+                break
+            f = f.f_back
+    if len(found) > 1:
+        raise AssertionError("%d threads run the work item of %r" % (len(found), cf))
+    return threading._active[found[0]].native_id if found else None
+
+
+def _observe(kind, task, obj):
+    """What the objects say: (the future the task waits on, its state per
+    kind); raises AssertionError when the task does not wait on obj."""
+    fut = task._fut_waiter
+    if fut is None:
+        raise AssertionError("not blocked (_fut_waiter is None)")
+
+    def need(cond, what):
+        if not cond:
+            raise AssertionError("%s: %s (its _fut_waiter %r)" % (kind, what, fut))
+
+    n = lambda d: len(d) if d is not None else 0  # noqa: E731
+    if kind in ("task", "future", "unknown", "gather"):
+        need(obj is fut, "the object is the future the task waits on")
+        if kind == "task":
+            need(isinstance(obj, asyncio.Task), "a Task")
+        elif kind == "future":
+            need(type(obj) is asyncio.Future, "a plain asyncio.Future")
+        elif kind == "unknown":
+            need(not isinstance(obj, asyncio.Future), "not an asyncio.Future")
+        else:
+            need(isinstance(obj, asyncio.tasks._GatheringFuture), "a gather future")
+            return fut, {"children": len(obj._children),
+                         "done": sum(1 for c in obj._children if c.done())}
+        return fut, {}
+    if kind == "shield":
+        need(fut is not obj and not obj.done() and any(
+            getattr(cb, "__qualname__", "") == "shield.<locals>._inner_done_callback"
+            and _closure_holds(cb, fut) for cb, _ in obj._callbacks or ()),
+            "the shielded future's done callback completes the awaited one")
+        return fut, {}
+    if kind == "event":
+        need(_holds(obj._waiters, fut), "in the Event's _waiters")
+        return fut, {"set": obj.is_set(), "waiters": n(obj._waiters)}
+    if kind in ("lock", "condition"):
+        need(_holds(obj._waiters, fut), "in its _waiters")
+        return fut, {"locked": obj.locked(), "waiters": n(obj._waiters)}
+    if kind == "semaphore":
+        need(_holds(obj._waiters, fut), "in the semaphore's _waiters")
+        return fut, {"value": obj._value, "waiters": n(obj._waiters)}
+    if kind == "queue":
+        op = ("get" if _holds(obj._getters, fut) else
+              "put" if _holds(obj._putters, fut) else None)
+        need(op, "in the queue's _getters or _putters")
+        return fut, {"operation": op, "size": obj.qsize(), "maxsize": obj.maxsize,
+                     "getters": n(obj._getters), "putters": n(obj._putters)}
+    if kind == "barrier":
+        need(_holds(obj._cond._waiters, fut), "in the barrier's condition's _waiters")
+        return fut, {"parties": obj.parties, "waiting": obj.n_waiting,
+                     "state": obj._state.value}
+    if kind == "sleep":
+        need(isinstance(obj, asyncio.TimerHandle) and not obj.cancelled() and
+             obj._args and obj._args[0] is fut, "the TimerHandle that completes it")
+        return fut, {"deadline": obj.when(), "remaining": None}
+    if kind == "taskgroup":
+        need(obj._on_completed_fut is fut, "the TaskGroup's _on_completed_fut")
+        return fut, {"tasks": len(obj._tasks)}
+    if kind == "executor":
+        need(isinstance(obj, concurrent.futures.Future) and any(
+            _closure_holds(cb, fut) for cb in obj._done_callbacks),
+            "a concurrent future chained to the awaited one")
+        return fut, {"state": obj._state, "thread": _executor_thread(obj)}
+    if kind == "stream":
+        if isinstance(obj, asyncio.StreamReader):
+            need(obj._waiter is fut, "the StreamReader's _waiter")
+            op = "read"
+        else:
+            need(_holds(obj._drain_waiters, fut), "in the protocol's _drain_waiters")
+            op = "drain"
+        sock = obj._transport.get_extra_info("socket")
+        return fut, {"operation": op, "fd": sock.fileno() if sock else None,
+                     "peer": _peer(sock) if sock else None}
+    if kind == "socket":
+        need(isinstance(obj, asyncio.Handle) and not obj.cancelled() and
+             obj._args and obj._args[0] is fut, "the selector Handle that completes it")
+        op = obj._callback.__name__
+        need(op.startswith("_sock_"), "a loop.sock_*() callback (%s)" % op)
+        sock = obj._args[1]
+        return fut, {"operation": op[len("_sock_"):], "fd": sock.fileno(),
+                     "peer": _peer(sock)}
+    if kind == "subprocess":
+        need(_holds(obj._exit_waiters, fut), "in the transport's _exit_waiters")
+        return fut, {"pid": obj.get_pid(), "returncode": obj.get_returncode()}
+    raise AssertionError("no observation for kind %r" % kind)
+
+
+def _callback_name(handle):
+    if handle is None or handle.cancelled():
+        return None
+    cb = handle._callback
+    return getattr(cb, "__qualname__", None) or type_name(cb)
+
+
+def _loop_facts_of(entry, waits):
+    """loops[] entry of a registered loop, from the loop's own objects.
+    waits: {task: kind} of the declared tasks."""
+    loop = entry.loop
+    running = loop.is_running()
+    timers = [h for h in loop._scheduled if not h.cancelled()]
+    deadline = min((h.when() for h in timers), default=None)
+    fds = []
+    for key in sorted(loop._selector.get_map().values(), key=lambda k: k.fd):
+        reader, writer = key.data
+        fds.append({"fd": key.fd, "reader": _callback_name(reader),
+                    "writer": _callback_name(writer)})
+    tasks = asyncio.all_tasks(loop)
+    self_pipe = loop._ssock.fileno()
+    other_thread = any(waits.get(t) in ("executor", "subprocess") for t in tasks)
+    can_wake = running and bool(loop._ready or timers or other_thread or
+                                any(f["fd"] != self_pipe for f in fds))
+    return {"address": hex(id(loop)), "interpreter": _state["interpreter"],
+            "native_thread_id": entry.native_thread_id
+            if running and entry.thread.is_alive() else 0,
+            "type": type_name(loop), "readable": True, "running": running,
+            "closed": loop.is_closed(), "ready": len(loop._ready),
+            "timers": len(timers), "next_deadline": deadline, "remaining": None,
+            "fds": fds, "tasks": len(tasks), "can_wake": can_wake}
+
+
+def _waiting_doc():
+    tasks = {}
+    kinds = {}
+    for task, kind, obj, state in _waiting:
+        name = task.get_name()
+        if re.match(r"Task-\d+$", name):
+            # (an unnamed task's name is made by get_name(): too late now)
+            raise AssertionError("expect_waiting(): task %r has no name of its "
+                                 "own" % name)
+        obj = _lazy(obj)
+        state = _lazy(state, obj)
+        where = "task %r waits on %s %r" % (name, kind, obj)
+        if name in tasks:
+            raise AssertionError("%s: two declarations for the name" % where)
+        if sorted(state) != sorted(WAIT_KINDS[kind]):
+            raise AssertionError("%s: state keys %r, expected %r" % (
+                where, sorted(state), list(WAIT_KINDS[kind])))
+        try:
+            fut, seen = _observe(kind, task, obj)
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (where, e)) from None
+        if seen != state:
+            raise AssertionError("%s: declared state %r, the objects say %r" % (
+                where, state, seen))
+        kinds[task] = kind
+        tasks[name] = {"kind": kind, "object": hex(id(obj)), "type": type_name(obj),
+                       "state": {k: state[k] for k in WAIT_KINDS[kind]},
+                       "future": hex(id(fut))}
+    loops = []
+    with _registry_lock:
+        entries = list(_registry)
+    for e in entries:
+        facts = _loop_facts_of(e, kinds)
+        declared = _loop_facts.get(id(e.loop), (None, {}))[1]
+        bad = {k: (v, facts.get(k)) for k, v in declared.items() if facts.get(k) != v}
+        if bad:
+            raise AssertionError("loop %s: declared (declared, computed) %r" % (
+                facts["address"], bad))
+        loops.append(facts)
+    return {"scenario": _state["scenario"], "python": platform.python_version(),
+            "pid": os.getpid(), "loop_time": asyncio.get_running_loop().time(),
+            "tasks": tasks,
+            "loops": loops}
+
+
+def _write_waiting():
+    """In the parent, at the snapshot: DIR/waiting.json (temp + rename)."""
+    doc = _waiting_doc()
+    path = os.path.join(_state["out"], "waiting.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    os.rename(path + ".tmp", path)
