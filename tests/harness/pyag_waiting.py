@@ -23,12 +23,17 @@ front end:
                  address), each key in order and equal, "remaining" as a
                  sleep's, file descriptors in any order; can_wake on its own
                  line (the deadlock is false, busy true).
-  --waiting      tree, table, csv, dot and threads name each task's awaited
-                 object (its address) with its kind; dot declares each
-                 object once.  TODO: loose until README.md describes the
-                 text formats: a line/row of the task (tree: the lines
-                 under it) holds the address and the kind.
-  --format=loops each loop's address.
+                 no warnings (the process is sound).
+  --waiting      as README.md shows it: tree and the task trees of threads,
+                 the line under each task ("waits on KIND ADDR TYPE (k=v,
+                 ...)", a task by its name, null as ?); table, each row of
+                 the task ends with it; csv, its 8th column "waits on";
+                 dot, one node per awaited object (its label the same
+                 text) and a "waits" edge from each task waiting on it.
+  --format=loops each loop's section: its header (type, thread, running,
+                 tasks), ready callbacks, timers, fds with their callbacks,
+                 and "nothing can wake its tasks" exactly when can_wake is
+                 false.
 
 For the blocked scenario (a task running on its blocked thread):
 check_running_not_waiting(), its awaiting is null.
@@ -51,7 +56,7 @@ import struct
 
 import pyag_oracle as O
 
-AWAITING_KEYS = ["kind", "future", "object", "type", "state"]
+AWAITING_KEYS = O.AWAITING_KEYS
 STATE_KEYS = {
     "task": [], "future": [], "unknown": [], "shield": [],
     "gather": ["children", "done"],
@@ -68,9 +73,7 @@ STATE_KEYS = {
     "socket": ["operation", "fd", "peer"],
     "subprocess": ["pid", "returncode"],
 }
-LOOP_KEYS = ["address", "interpreter", "native_thread_id", "type", "readable",
-             "running", "closed", "ready", "timers", "next_deadline", "remaining",
-             "fds", "tasks", "can_wake"]
+LOOP_KEYS = O.LOOP_KEYS
 FD_KEYS = ["fd", "reader", "writer"]
 # (seconds) a time left read from a live process against the clock here:
 # the loop's time() is CLOCK_MONOTONIC, which every process shares
@@ -136,6 +139,9 @@ def check_json_waiting(tap, label, text, truth, kind, clock):
            "its kind's keys in order" % (label, ", ".join(want_keys),
                                          ", ".join(AWAITING_KEYS)), "\n".join(bad[:8]))
 
+    warnings = doc.get("warnings")
+    tap.ok(warnings == [], "%s: json: no warnings (every object of the process is "
+           "sound)" % label, "\n".join(map(str, warnings or [])) or repr(warnings))
     by_name = {}
     for t in tasks:
         by_name.setdefault(t.get("name"), []).append(t)
@@ -261,126 +267,223 @@ def check_running_not_waiting(tap, label, text, oracle):
 
 
 # ---------------------------------------------------------------------------
-# texts (--waiting); TODO: tighten once README.md describes each format
+# texts (--waiting, --format=loops), as README.md shows them
 
-def _objects(truth):
-    """[(task name, object address, kind)] of the truth."""
-    return [(n, w["object"], w["kind"]) for n, w in truth["tasks"].items()]
+def _value_text(v):
+    """A state value as the texts print it: repr, null as '?', a float
+    with 3 decimals."""
+    if v is None:
+        return "?"
+    if isinstance(v, float):
+        return "%.3f" % v
+    return repr(v)
 
 
-def _has(line, addr, kind):
-    return addr in line and re.search(r"\b%s\b" % re.escape(kind), line) is not None
+def waits_re(w, names, kind):
+    """A regular expression for what the texts print for one truth entry
+    w: "KIND ADDR TYPE (k=v, ...)", or "KIND ADDR 'NAME'" when the object
+    is a task (names: task id -> name, from the oracle).  A sleep's time
+    left: a number live; from a core '?' or nothing."""
+    head = "%s %s " % (w["kind"], w["object"])
+    if w["object"] in names:
+        return re.escape(head + repr(names[w["object"]]))
+    out = re.escape(head + w["type"])
+    if w["state"]:
+        parts = []
+        for k, v in w["state"].items():
+            if k == "remaining":
+                # live, seconds; from a core it is not known: '?', or left out
+                parts.append(re.escape(", " + k + "=") + r"\d+\.\d{3}" if kind == "live"
+                             else "(?:" + re.escape(", " + k + "=?") + ")?")
+            else:
+                parts.append((re.escape(", ") if parts else "") +
+                             re.escape("%s=%s" % (k, _value_text(v))))
+        out += re.escape(" (") + "".join(parts) + re.escape(")")
+    return out
+
+
+def _names(oracle):
+    return {t["id"]: t["name"] for t in oracle["tasks"] if t["kind"] == "task"}
+
+
+def _ids(oracle):
+    return {t["name"]: t["id"] for t in oracle["tasks"] if t["kind"] == "task"}
 
 
 TREE_TASK_RE = re.compile(r"\(T\) (.*)$")
+WAITS_LINE_RE = re.compile(r"^[ │]*waits on (.*)$")
 
 
-def check_tree(tap, label, text, truth, what="tree"):
-    """tree (and threads): the lines under each task's '(T) NAME' line, up
-    to the next task, hold its object's address and kind on one line."""
+def check_tree(tap, label, text, truth, oracle, kind, what="tree"):
+    """tree (and the task trees of threads): the line right under each
+    task's '(T) NAME' line is '│   waits on ...' with its object and state."""
     lines = text.split("\n")
-    under = {}
-    cur = None
-    for line in lines:
+    after = {}
+    for i, line in enumerate(lines):
         m = TREE_TASK_RE.search(line)
         if m:
-            cur = m.group(1).strip()
-            under.setdefault(cur, [])
-        elif cur is not None:
-            under[cur].append(line)
+            after.setdefault(m.group(1).strip(), []).append(
+                lines[i + 1] if i + 1 < len(lines) else "")
+    names = _names(oracle)
     p = []
-    for n, addr, kind in _objects(truth):
-        if n not in under:
-            p.append("%s: no '(T) %s' line" % (n, n))
-        elif not any(_has(l, addr, kind) for l in under[n]):
-            p.append("%s: no line under it with %s and %r" % (n, addr, kind))
-    tap.ok(not p, "%s: --format=%s --waiting: under each task its awaited object "
-           "(address, kind)" % (label, what), "\n".join(p[:10]) + "\n" + text[:1200])
+    for n, w in truth["tasks"].items():
+        if len(after.get(n, [])) != 1:
+            p.append("%s: %d '(T) %s' lines" % (n, len(after.get(n, [])), n))
+            continue
+        m = WAITS_LINE_RE.match(after[n][0])
+        if not m or not re.fullmatch(waits_re(w, names, kind), m.group(1)):
+            p.append("%s: %r\n  expected 'waits on %s'" % (
+                n, after[n][0], waits_re(w, names, kind).replace("\\", "")))
+    tap.ok(not p, "%s: --format=%s --waiting: under each task, 'waits on' its object, "
+           "type and state" % (label, what), "\n".join(p[:10]))
 
 
-def check_table(tap, label, text, truth, oracle):
-    ids = {t["name"]: t["id"] for t in oracle["tasks"] if t["kind"] == "task"}
-    p = []
-    for n, addr, kind in _objects(truth):
-        rows = [l for l in text.split("\n") if ids.get(n) and ids[n] in l.split()[1:2]]
+def check_table(tap, label, text, truth, oracle, kind):
+    """table: each row of a task ends with its 'waits on' column."""
+    ids, names = _ids(oracle), _names(oracle)
+    lines = text.split("\n")
+    p = [] if lines and lines[0].rstrip().endswith("waits on") else [
+        "header %r does not end with 'waits on'" % lines[:1]]
+    for n, w in truth["tasks"].items():
+        rows = [l for l in lines if ids.get(n) and ids[n] in l.split()[1:2]]
+        rx = re.compile(r"\s" + waits_re(w, names, kind) + r"\s*$")
         if not rows:
             p.append("%s: no row of task %s" % (n, ids.get(n)))
-        elif not all(_has(r, addr, kind) for r in rows):
-            p.append("%s: a row without %s and %r: %r" % (n, addr, kind, rows[0]))
-    tap.ok(not p, "%s: --format=table --waiting: each row of a task has its awaited "
-           "object (address, kind)" % label, "\n".join(p[:10]))
+        elif not all(rx.search(r) for r in rows):
+            p.append("%s: %r" % (n, [r for r in rows if not rx.search(r)][0][-140:]))
+    tap.ok(not p, "%s: --format=table --waiting: each row of a task ends with what it "
+           "waits on" % label, "\n".join(p[:10]))
 
 
-def check_csv(tap, label, text, truth, oracle):
-    ids = {t["name"]: t["id"] for t in oracle["tasks"] if t["kind"] == "task"}
+def check_csv(tap, label, text, truth, oracle, kind):
+    """csv: the table's 7 columns, then 'waits on'."""
+    ids, names = _ids(oracle), _names(oracle)
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as e:
         tap.ok(False, "%s: --format=csv --waiting parses" % label, e)
         return
     p = []
-    if not rows or len(rows[0]) != 8:
-        p.append("header %r: expected the table's 7 columns and one more" % (
+    if not rows or len(rows[0]) != 8 or rows[0][7] != "waits on":
+        p.append("header %r: expected the table's 7 columns and 'waits on'" % (
             rows[0] if rows else None))
-    for n, addr, kind in _objects(truth):
+    for n, w in truth["tasks"].items():
         mine = [r for r in rows[1:] if len(r) > 1 and r[1] == ids.get(n)]
+        rx = re.compile(waits_re(w, names, kind))
         if not mine:
             p.append("%s: no row of task %s" % (n, ids.get(n)))
-        elif not all(len(r) == 8 and _has(r[7], addr, kind) for r in mine):
-            p.append("%s: last column without %s and %r: %r" % (n, addr, kind, mine[0]))
-    tap.ok(not p, "%s: --format=csv --waiting: one more column, the awaited object "
-           "(address, kind) on each row of a task" % label, "\n".join(p[:10]))
+        elif not all(len(r) == 8 and rx.fullmatch(r[7]) for r in mine):
+            p.append("%s: %r" % (n, mine[0]))
+    tap.ok(not p, "%s: --format=csv --waiting: the column 'waits on' of each row of a "
+           "task" % label, "\n".join(p[:10]))
 
 
-DOT_NODE_RE = re.compile(r'^\s*"([^"]+)"\s*\[')
-DOT_EDGE_RE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"')
+DOT_NODE_RE = re.compile(r'^\s*"([^"]+)"\s*\[(.*)\];$')
+DOT_EDGE_RE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"(.*);$')
+DOT_LABEL_RE = re.compile(r'label="((?:[^"\\]|\\.)*)"')
 
 
-def check_dot(tap, label, text, truth, oracle):
-    """dot: each awaited primitive a node (declared once, its address in
-    its id or label), with an edge to or from each task waiting on it."""
-    ids = {t["name"]: t["id"] for t in oracle["tasks"] if t["kind"] == "task"}
-    decl = {}
-    edges = []
+def check_dot(tap, label, text, truth, oracle, kind):
+    """dot: each awaited object that is no task is one node (its id the
+    address, its label what it waits on), with a "waits" edge from each
+    task waiting on it; a task awaiting a task has its edge to it."""
+    ids, names = _ids(oracle), _names(oracle)
+    decl, edges = {}, []
     for line in text.split("\n"):
         e = DOT_EDGE_RE.match(line)
         if e:
-            edges.append((e.group(1), e.group(2), line))
+            edges.append((e.group(1), e.group(2), e.group(3)))
             continue
         m = DOT_NODE_RE.match(line)
         if m:
-            decl.setdefault(m.group(1), []).append(line)
+            lab = DOT_LABEL_RE.search(m.group(2))
+            decl.setdefault(m.group(1), []).append(lab.group(1) if lab else None)
     p = []
-    for addr in sorted({w["object"] for w in truth["tasks"].values()}):
-        nodes = [n for n, ls in decl.items() if addr in n or any(addr in l for l in ls)]
-        # a task awaiting a task: that task's own node
-        if len(nodes) != 1 or len(decl[nodes[0]]) != 1:
-            p.append("%s: declared by %r" % (addr, [l for n in nodes for l in decl[n]]))
+    for n, w in truth["tasks"].items():
+        node, me = w["object"], ids.get(n)
+        if node in names:
+            if not any({a, b} == {me, node} for a, b, _ in edges):
+                p.append("%s: no edge between it and the task %s it awaits" % (n, node))
             continue
-        node = nodes[0]
-        for n, w in truth["tasks"].items():
-            if w["object"] == addr and not any(
-                    {a, b} == {node, ids.get(n)} for a, b, _ in edges):
-                p.append("%s (%s): no edge between task %s and node %s" % (
-                    n, w["kind"], ids.get(n), node))
-    tap.ok(not p, "%s: --format=dot --waiting: each awaited object one node, joined to "
-           "each task waiting on it" % label, "\n".join(p[:10]))
+        labels = decl.get(node, [])
+        if len(labels) != 1 or not re.fullmatch(waits_re(w, names, kind), labels[0] or ""):
+            p.append("%s: node %s declared as %r" % (n, node, labels))
+        if not any(a == me and b == node and 'label="waits"' in rest
+                   for a, b, rest in edges):
+            p.append("%s: no 'waits' edge %s -> %s" % (n, me, node))
+    tap.ok(not p, "%s: --format=dot --waiting: each awaited object one node, a 'waits' "
+           "edge from each task waiting on it" % label, "\n".join(p[:10]))
+
+
+def loop_sections(text):
+    """--format=loops: {address: [lines]} of each 'Event loop ADDR' section."""
+    res, cur = {}, None
+    for line in text.split("\n"):
+        m = re.match(r"Event loop (0x[0-9a-f]+) ", line)
+        if m:
+            cur = res.setdefault(m.group(1), [])
+        if cur is not None and line:
+            cur.append(line)
+    return res
+
+
+def loop_lines(w):
+    """The lines --format=loops prints for a truth loop (running ones), the
+    timers line as a prefix (its next deadline is not compared)."""
+    head = "Event loop %s %s on thread %d (interpreter %d): %s, %d tasks" % (
+        w["address"], w["type"], w["native_thread_id"], w["interpreter"],
+        "running" if w["running"] else "not running", w["tasks"])
+    lines = [head, "  ready callbacks: %d" % w["ready"], "  timers: %d" % w["timers"],
+             "  file descriptors: %d" % len(w["fds"])]
+    for f in w["fds"]:
+        fd = "    fd %d:" % f["fd"]
+        if f["reader"]:
+            fd += " reader " + f["reader"]
+        if f["writer"]:
+            fd += " writer " + f["writer"]
+        lines.append(fd)
+    return lines
 
 
 def check_loops_text(tap, label, text, truth):
-    p = [l["address"] for l in truth["loops"] if l["address"] not in text]
-    tap.ok(not p, "%s: --format=loops lists each loop's address" % label,
-           "missing %r\n%s" % (p, text[:800]))
+    """--format=loops: a section per loop, its lines as README.md shows,
+    and the 'nothing can wake its tasks' line exactly when it cannot."""
+    got = loop_sections(text)
+    p = []
+    for w in truth["loops"]:
+        sec = got.get(w["address"])
+        if sec is None:
+            p.append("no section 'Event loop %s'" % w["address"])
+            continue
+        want = loop_lines(w)
+        have = [l for l in sec if not l.startswith("  nothing can wake")]
+        if len(have) != len(want) or any(
+                not (h == x or (x.startswith("  timers:") and h.startswith(x + ", next at ")))
+                for h, x in zip(have, want)):
+            p.append("loop %s:\n%s\n  expected:\n%s" % (w["address"], "\n".join(sec),
+                                                       "\n".join(want)))
+        stuck = any(l.startswith("  nothing can wake its tasks") for l in sec)
+        if stuck != (not w["can_wake"]):
+            p.append("loop %s: 'nothing can wake its tasks' %s, can_wake %r" % (
+                w["address"], "printed" if stuck else "missing", w["can_wake"]))
+    tap.ok(not p, "%s: --format=loops: each loop's section (thread, tasks, ready "
+           "callbacks, timers, fds and callbacks; %s)" % (label, ", ".join(
+               "%s %s" % (w["address"], "can wake" if w["can_wake"] else
+                          "'nothing can wake its tasks'") for w in truth["loops"])),
+           "\n".join(p[:6]))
 
 
-def check_texts(tap, label, texts, truth, oracle):
-    """The --waiting texts and --format=loops: {request index: text}."""
-    check_tree(tap, label, texts[2], truth)
-    check_table(tap, label, texts[3], truth, oracle)
-    check_csv(tap, label, texts[4], truth, oracle)
-    check_dot(tap, label, texts[5], truth, oracle)
-    check_tree(tap, label, texts[6], truth, what="threads")
-    check_loops_text(tap, label, texts[7], truth)
+def check_texts(tap, label, texts, truth, oracle, kind):
+    """The texts of REQUESTS[2:] ({request index: text}, those that ran)."""
+    checks = {2: lambda t: check_tree(tap, label, t, truth, oracle, kind),
+              3: lambda t: check_table(tap, label, t, truth, oracle, kind),
+              4: lambda t: check_csv(tap, label, t, truth, oracle, kind),
+              5: lambda t: check_dot(tap, label, t, truth, oracle, kind),
+              6: lambda t: check_tree(tap, label, t, truth, oracle, kind, what="threads"),
+              7: lambda t: check_loops_text(tap, label, t, truth)}
+    for i, check in sorted(checks.items()):
+        if i in texts:
+            check(texts[i])
 
 
 # ---------------------------------------------------------------------------

@@ -1143,21 +1143,7 @@ def check_waiting_target(tap, fe, python, kind, scen, seen, **target):
                    "%s: the clients' fds and peers equal the live process's" % label,
                    "core %r, live %r" % (got, seen))
     if scen.waiting:
-        # TODO: the text formats are checked loosely until README.md
-        # describes them (see pyag_waiting.py)
-        for i, check in ((2, lambda t: W.check_tree(tap, label, t, scen.waiting)),
-                         (3, lambda t: W.check_table(tap, label, t, scen.waiting,
-                                                     scen.oracle)),
-                         (4, lambda t: W.check_csv(tap, label, t, scen.waiting,
-                                                   scen.oracle)),
-                         (5, lambda t: W.check_dot(tap, label, t, scen.waiting,
-                                                   scen.oracle)),
-                         (6, lambda t: W.check_tree(tap, label, t, scen.waiting,
-                                                    what="threads")),
-                         (7, lambda t: W.check_loops_text(tap, label, t,
-                                                          scen.waiting))):
-            if i in ran:
-                check(ran[i])
+        W.check_texts(tap, label, ran, scen.waiting, scen.oracle, kind)
 
 
 def run_waiting(tap, pythons):
