@@ -1043,7 +1043,9 @@ import types as _types  # noqa: E402
 _waiting = []       # [task, kind, object or lazy, state or lazy]
 _loop_facts = {}    # id(loop) -> (loop, {key: declared value})
 
-# kind -> the state keys, in the order the tool prints them
+# kind -> the state keys, in the order the tool prints them; a task inside
+# an asyncio.timeout() (or 3.12+'s wait_for()) has one more, "timeout" (its
+# deadline), last
 WAIT_KINDS = {
     "task": (), "future": (), "unknown": (), "shield": (),
     "gather": ("children", "done"),
@@ -1140,9 +1142,31 @@ def _executor_thread(cf):
     return threading._active[found[0]].native_id if found else None
 
 
+def _timeout_of(task):
+    """The deadline of the asyncio.timeout() task is in (also 3.12+'s
+    wait_for()): the live timer of its loop whose callback is
+    Timeout._on_timeout of a Timeout of that task; None outside any."""
+    found = [h._callback.__self__ for h in task.get_loop()._scheduled
+             if not h.cancelled() and isinstance(getattr(h._callback, "__self__", None),
+                                                 asyncio.Timeout)
+             and h._callback.__self__._task is task]
+    if len(found) > 1:
+        raise AssertionError("in %d timeouts: which one is not declared" % len(found))
+    return found[0].when() if found else None
+
+
 def _observe(kind, task, obj):
     """What the objects say: (the future the task waits on, its state per
-    kind); raises AssertionError when the task does not wait on obj."""
+    kind, then "timeout" when the task is in an asyncio.timeout()); raises
+    AssertionError when the task does not wait on obj."""
+    fut, state = _observe_kind(kind, task, obj)
+    deadline = _timeout_of(task)
+    if deadline is not None:
+        state["timeout"] = deadline
+    return fut, state
+
+
+def _observe_kind(kind, task, obj):
     fut = task._fut_waiter
     if fut is None:
         raise AssertionError("not blocked (_fut_waiter is None)")
@@ -1273,8 +1297,9 @@ def _waiting_doc():
         where = "task %r waits on %s %r" % (name, kind, obj)
         if name in tasks:
             raise AssertionError("%s: two declarations for the name" % where)
-        if sorted(state) != sorted(WAIT_KINDS[kind]):
-            raise AssertionError("%s: state keys %r, expected %r" % (
+        keys = list(WAIT_KINDS[kind]) + (["timeout"] if "timeout" in state else [])
+        if sorted(state) != sorted(keys):
+            raise AssertionError("%s: state keys %r, expected %r (and timeout)" % (
                 where, sorted(state), list(WAIT_KINDS[kind])))
         try:
             fut, seen = _observe(kind, task, obj)
@@ -1285,7 +1310,7 @@ def _waiting_doc():
                 where, state, seen))
         kinds[task] = kind
         tasks[name] = {"kind": kind, "object": hex(id(obj)), "type": type_name(obj),
-                       "state": {k: state[k] for k in WAIT_KINDS[kind]},
+                       "state": {k: state[k] for k in keys},
                        "future": hex(id(fut))}
     loops = []
     with _registry_lock:

@@ -22,7 +22,7 @@ object this program made, and declares it with _oracle.expect_waiting()
   pqueue-put-1, -2    PriorityQueue.put() on a full PriorityQueue(maxsize=2)
   lifo-get-1, -2      LifoQueue.get() on an empty LifoQueue
   barrier-1, -2       Barrier(3).wait() (2 of 3 parties waiting, filling)
-  sleeper             asyncio.sleep(3600) (the loop's only timer)
+  sleeper             asyncio.sleep(3600)
   awaited, awaits-task
                       awaits-task awaits the task `awaited` (parked on park)
   awaits-future       awaits a plain future
@@ -31,6 +31,9 @@ object this program made, and declares it with _oracle.expect_waiting()
   shielded, shielder  shielder awaits shield(shielded)
   tg-parent, tg-child-1, tg-child-2
                       tg-parent in TaskGroup.__aexit__, waiting for 2 children
+  in-timeout          Event.wait() inside asyncio.timeout(3600)
+  in-wait-for         wait_for(Event.wait(), 3600) on the same Event: both
+                      have the timeout's deadline in their state
   awaits-duck         awaits a future-like object that is no asyncio.Future
                       (kind "unknown")
 """
@@ -105,6 +108,12 @@ async def tg_parent(rec, park):
 
 async def park_on(fut):
     await fut
+
+
+async def in_timeout(rec, ev):
+    async with asyncio.timeout(SLEEP) as cm:
+        rec["cm"] = cm
+        await ev.wait()
 
 
 async def shielder(inner):
@@ -241,14 +250,31 @@ async def main():
     expect(task(tg_parent(trec, park), name="tg-parent"), "taskgroup",
            lambda: trec["tg"], {"tasks": 2})
 
+    # inside asyncio.timeout(), and wait_for() (a timeout too, 3.12+): the
+    # deadline is the Timeout's when()
+    ev_t = asyncio.Event()
+    torec = {}
+    expect(task(in_timeout(torec, ev_t), name="in-timeout"), "event", ev_t,
+           lambda: {"set": False, "waiters": 2, "timeout": torec["cm"].when()})
+    t = task(asyncio.wait_for(ev_t.wait(), SLEEP), name="in-wait-for")
+    before = loop.time()
+
+    def wait_for_state():
+        timers = [h for h in loop._scheduled if not h.cancelled() and
+                  getattr(h._callback, "__self__", None) is not None and
+                  getattr(h._callback.__self__, "_task", None) is t]
+        assert len(timers) == 1 and before + SLEEP <= timers[0].when() <= loop.time() + SLEEP
+        return {"set": False, "waiters": 2, "timeout": timers[0].when()}
+    expect(t, "event", ev_t, wait_for_state)
+
     # a future of a type the tool does not know
     duck = DuckFuture(loop)
     expect(task(park_on(duck), name="awaits-duck"), "unknown", duck, {})
 
-    _oracle.keep(park, ev, ev_flag, lock, sem, bsem, cond, q_empty, q_full, pq, lifo,
+    _oracle.keep(park, ev, ev_flag, ev_t, lock, sem, bsem, cond, q_empty, q_full, pq, lifo,
                  barrier, parked, fut, done, duck)
-    # the sleep is the only timer: the loop can wake
-    _oracle.expect_loop(ready=0, timers=1, can_wake=True)
+    # the sleep's and the two timeouts' timers: the loop can wake
+    _oracle.expect_loop(ready=0, timers=3, can_wake=True)
     _oracle.snapshot_when_parked()
     await park
 
