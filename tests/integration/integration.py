@@ -1109,11 +1109,16 @@ WAITING_TRUTH_ELSEWHERE = ("aiohttp_server", "blocked")
 AIOHTTP_CLIENTS = ("client-0", "client-1", "client-2")
 
 
-def check_waiting_target(tap, fe, python, kind, scen, seen, **target):
+# read through lldb's own memory reads too (the plugin then has no pid)
+WAITING_VIA_LLDB = ("waiting_primitives", "waiting_io")
+
+
+def check_waiting_target(tap, fe, python, kind, scen, seen, via="", **target):
     """One target read by one front end: every request of W.REQUESTS, each
     checked against the scenario's truth.  seen: {} filled by the live
-    aiohttp check (each client's fd and peer), compared with the core."""
-    label = "%s %s %s %s" % (fe.kind, python, scen.name, kind)
+    aiohttp check (each client's fd and peer), compared with the core.
+    via: a label suffix for target["env"] (" via lldb")."""
+    label = "%s %s %s %s%s" % (fe.kind, python, scen.name, kind, via)
     clock = [time.monotonic()]
     texts, stderr, errors = requests_outputs(fe, python, W.REQUESTS, target)
     clock.append(time.monotonic())
@@ -1129,8 +1134,11 @@ def check_waiting_target(tap, fe, python, kind, scen, seen, **target):
             ran[i] = text
     if 1 in ran:
         O.check_callgraph(tap, label, ran[1], scen.oracle, stderr)
+    # a front end that reads a live process by its pid asks the kernel too
+    # (a raw socket's peer); not through lldb's memory reads
+    kernel = kind == "live" and not via
     if 0 in ran and scen.waiting:
-        W.check_json_waiting(tap, label, ran[0], scen.waiting, kind, clock)
+        W.check_json_waiting(tap, label, ran[0], scen.waiting, kind, clock, kernel)
     if 0 in ran and scen.name == "blocked":
         W.check_running_not_waiting(tap, label, ran[0], scen.oracle)
     if 0 in ran and scen.name == "aiohttp_server":
@@ -1143,7 +1151,7 @@ def check_waiting_target(tap, fe, python, kind, scen, seen, **target):
                    "%s: the clients' fds and peers equal the live process's" % label,
                    "core %r, live %r" % (got, seen))
     if scen.waiting:
-        W.check_texts(tap, label, ran, scen.waiting, scen.oracle, kind)
+        W.check_texts(tap, label, ran, scen.waiting, scen.oracle, kind, kernel)
 
 
 def run_waiting(tap, pythons):
@@ -1187,8 +1195,13 @@ def run_waiting_scenario(tap, fes, python, name, root):
                     "waiting.json" % (python, name)):
                 return
             seen = {}
+            via = [fe for fe in fes if fe.kind == "lldb" and name in WAITING_VIA_LLDB]
+            lldb_read = {"PYAG_LLDB_READ": "lldb"}
             for fe in fes:
                 check_waiting_target(tap, fe, python, "live", scen, seen, pid=scen.pid)
+            for fe in via:
+                check_waiting_target(tap, fe, python, "live", scen, seen, " via lldb",
+                                     pid=scen.pid, env=lldb_read)
             if not H.find_gdb() and not (root and os.path.exists(root + "/usr/bin/gdb")):
                 tap.skip("%s %s waiting core" % (python, name), "no gdb to make a core")
                 return
@@ -1197,6 +1210,9 @@ def run_waiting_scenario(tap, fes, python, name, root):
                 return
             for fe in fes:
                 check_waiting_target(tap, fe, python, "core", scen, seen, core=core)
+            for fe in via:
+                check_waiting_target(tap, fe, python, "core", scen, seen, " via lldb",
+                                     core=core, env=lldb_read)
     except Exception as e:
         tap.ok(False, "waiting %s %s: runs" % (python, name), e)
     finally:
