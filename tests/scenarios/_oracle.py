@@ -1093,6 +1093,19 @@ def expect_loop(loop=None, **facts):
     _loop_facts.setdefault(id(loop), (loop, {}))[1].update(facts)
 
 
+def sleep_timer(task):
+    """For expect_waiting(): a function that finds, at the snapshot, the
+    TimerHandle asyncio.sleep() scheduled for task (sleep() keeps it in a
+    local): the one in its loop's heap whose arguments start with the
+    future the task waits on."""
+    def find():
+        hs = [h for h in task.get_loop()._scheduled
+              if not h.cancelled() and h._args and h._args[0] is task._fut_waiter]
+        assert len(hs) == 1, hs
+        return hs[0]
+    return find
+
+
 def _lazy(value, *args):
     if isinstance(value, _types.FunctionType):
         return value(*args[:value.__code__.co_argcount])

@@ -24,17 +24,6 @@ async def napper(rec, n, delay):
     await asyncio.sleep(delay)
 
 
-def sleep_timer(loop, task):
-    """The TimerHandle asyncio.sleep() scheduled for task (see
-    waiting_primitives.py)."""
-    def find():
-        hs = [h for h in loop._scheduled
-              if not h.cancelled() and h._args and h._args[0] is task._fut_waiter]
-        assert len(hs) == 1, hs
-        return hs[0]
-    return find
-
-
 async def main():
     loop = asyncio.get_running_loop()
     rec = {}
@@ -44,7 +33,7 @@ async def main():
         def state(h, n=n, delay=delay):
             assert rec[n] + delay <= h.when() <= loop.time() + delay
             return {"deadline": h.when(), "remaining": None}
-        _oracle.expect_waiting(t, "sleep", sleep_timer(loop, t), state)
+        _oracle.expect_waiting(t, "sleep", _oracle.sleep_timer(t), state)
     ev = asyncio.Event()
     _oracle.expect_waiting(loop.create_task(ev.wait(), name="waiter"), "event", ev,
                            {"set": False, "waiters": 1})

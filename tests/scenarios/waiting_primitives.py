@@ -126,18 +126,6 @@ async def settle():
         await asyncio.sleep(0)
 
 
-def sleep_timer(loop, task):
-    """The TimerHandle asyncio.sleep() scheduled for task (sleep() keeps
-    it in a local): the one in the loop's heap that completes the future
-    the task waits on."""
-    def find():
-        hs = [h for h in loop._scheduled
-              if not h.cancelled() and h._args and h._args[0] is task._fut_waiter]
-        assert len(hs) == 1, hs
-        return hs[0]
-    return find
-
-
 async def main():
     loop = asyncio.get_running_loop()
     park = loop.create_future()
@@ -220,7 +208,7 @@ async def main():
         assert rec["before"] + SLEEP <= h.when() <= loop.time() + SLEEP, (
             rec["before"], h.when(), loop.time())
         return {"deadline": h.when(), "remaining": None}
-    expect(t, "sleep", sleep_timer(loop, t), sleep_state)
+    expect(t, "sleep", _oracle.sleep_timer(t), sleep_state)
 
     # a task awaiting a task; a task awaiting a plain future
     parked = loop.create_future()
