@@ -949,6 +949,10 @@ static bool callbacks_check(struct aw *a, struct building *b, const uint64_t *cb
 
 static bool callbacks_say(struct aw *a, struct building *b, uint64_t fut)
 {
+	/* the callbacks are fields of asyncio's C futures only (a
+	 * future-like object of another class keeps them elsewhere) */
+	if (object_kind(a->w, fut) != TYPE_FUTURE)
+		return false;
 	uint64_t *cbs;
 	size_t n = future_callbacks(a->w, fut, MAX_CALLBACKS, &cbs);
 	bool found = callbacks_check(a, b, cbs, n);

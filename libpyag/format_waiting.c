@@ -139,8 +139,19 @@ static void text_value(struct strbuf *sb, const struct state_item *it)
 	}
 }
 
+static void awaiting_text(struct strbuf *sb, const struct snapshot *snap,
+			  const struct await_rec *a, bool with_timeout);
+
 void format_awaiting_text(struct strbuf *sb, const struct snapshot *snap,
 			  const struct await_rec *a)
+{
+	awaiting_text(sb, snap, a, true);
+}
+
+/* with_timeout false: without the deadline of the task's asyncio.timeout()
+ * (the task's, not the object's: dot puts it on the task's edge). */
+static void awaiting_text(struct strbuf *sb, const struct snapshot *snap,
+			  const struct await_rec *a, bool with_timeout)
 {
 	if (!a) {
 		sb_puts(sb, snap->waiting ? "" : "?");
@@ -164,6 +175,8 @@ void format_awaiting_text(struct strbuf *sb, const struct snapshot *snap,
 		/* sleep's remaining time is only known live */
 		if (a->state[k].type == PYAG_VALUE_NULL &&
 		    strcmp(a->state[k].key, "remaining") == 0)
+			continue;
+		if (!with_timeout && strcmp(a->state[k].key, "timeout") == 0)
 			continue;
 		sb_puts(sb, open ? ", " : " (");
 		open = true;
@@ -196,7 +209,7 @@ void format_dot_awaiting(struct strbuf *sb, const struct render_ctx *ctx)
 			}
 			struct strbuf label;
 			sb_init(&label);
-			format_awaiting_text(&label, snap, a);
+			awaiting_text(&label, snap, a, false);
 			sb_printf(sb, "  \"0x%llx\" [label=\"", (unsigned long long)a->object);
 			for (const char *s = label.data ? label.data : ""; *s; s++) {
 				if (*s == '"' || *s == '\\')
@@ -208,9 +221,15 @@ void format_dot_awaiting(struct strbuf *sb, const struct render_ctx *ctx)
 				sb->failed = true;
 			sb_deinit(&label);
 		}
-		if (!node)
-			sb_printf(sb, "  \"0x%llx\" -> \"0x%llx\" [style=dashed, label=\"waits\"];\n",
-				  (unsigned long long)t->addr, (unsigned long long)a->object);
+		if (node)
+			continue;
+		sb_printf(sb, "  \"0x%llx\" -> \"0x%llx\" [style=dashed, label=\"waits",
+			  (unsigned long long)t->addr, (unsigned long long)a->object);
+		for (uint8_t k = 0; k < a->nstate; k++)
+			if (strcmp(a->state[k].key, "timeout") == 0 &&
+			    a->state[k].type == PYAG_VALUE_FLOAT)
+				sb_printf(sb, ", timeout=%.3f", a->state[k].f);
+		sb_puts(sb, "\"];\n");
 	}
 	u64map_deinit(&drawn);
 }

@@ -318,7 +318,8 @@ def waits_re(w, names, kind, kernel, timeout=True):
             else:
                 parts.append((re.escape(", ") if parts else "") +
                              re.escape("%s=%s" % (k, _value_text(v))))
-        out += re.escape(" (") + "".join(parts) + re.escape(")")
+        if parts:
+            out += re.escape(" (") + "".join(parts) + re.escape(")")
     return out
 
 
@@ -405,8 +406,10 @@ DOT_LABEL_RE = re.compile(r'label="((?:[^"\\]|\\.)*)"')
 
 def check_dot(tap, label, text, truth, oracle, kind, kernel):
     """dot: each awaited object that is no task is one node (its id the
-    address, its label what it waits on), with a "waits" edge from each
-    task waiting on it; a task awaiting a task has its edge to it."""
+    address, its label what it waits on, no task's timeout), with a
+    "waits" edge from each task waiting on it (labelled with the task's
+    timeout deadline when it has one); a task awaiting a task has its edge
+    to it."""
     ids, names = _ids(oracle), _names(oracle)
     decl, edges = {}, []
     for line in text.split("\n"):
@@ -425,17 +428,17 @@ def check_dot(tap, label, text, truth, oracle, kind, kernel):
             if not any({a, b} == {me, node} for a, b, _ in edges):
                 p.append("%s: no edge between it and the task %s it awaits" % (n, node))
             continue
-        # one node for an object several tasks wait on: the deadline of a
-        # task's own timeout is not the object's (which one the label
-        # shows is not checked)
+        # one node for an object several tasks wait on, without any
+        # task's own timeout deadline: that is on the task's edge
         labels = decl.get(node, [])
-        bare = re.sub(r", timeout=[0-9.?]+\)$", ")", labels[0] or "") if labels else ""
         rx = waits_re(w, names, kind, kernel, timeout=False)
-        if len(labels) != 1 or not re.fullmatch(rx, bare):
+        if len(labels) != 1 or not re.fullmatch(rx, labels[0] or ""):
             p.append("%s: node %s declared as %r" % (n, node, labels))
-        if not any(a == me and b == node and 'label="waits"' in rest
-                   for a, b, rest in edges):
-            p.append("%s: no 'waits' edge %s -> %s" % (n, me, node))
+        deadline = w["state"].get("timeout")
+        want = ('label="waits"' if deadline is None
+                else 'label="waits, timeout=%s"' % _value_text(deadline))
+        if not any(a == me and b == node and want in rest for a, b, rest in edges):
+            p.append("%s: no edge %s -> %s with %s" % (n, me, node, want))
     tap.ok(not p, "%s: --format=dot --waiting: each awaited object one node, a 'waits' "
            "edge from each task waiting on it" % label, "\n".join(p[:10]))
 
