@@ -70,6 +70,7 @@ STATE_KEYS = {
     "queue": ["operation", "size", "maxsize", "getters", "putters"],
     "barrier": ["parties", "waiting", "state"],
     "sleep": ["deadline", "remaining"],
+    "timeout": ["deadline", "remaining"],
     "taskgroup": ["tasks"],
     "executor": ["state", "thread"],
     "stream": ["operation", "fd", "peer"],

@@ -1056,6 +1056,7 @@ WAIT_KINDS = {
     "queue": ("operation", "size", "maxsize", "getters", "putters"),
     "barrier": ("parties", "waiting", "state"),
     "sleep": ("deadline", "remaining"),
+    "timeout": ("deadline", "remaining"),
     "taskgroup": ("tasks",),
     "executor": ("state", "thread"),
     "stream": ("operation", "fd", "peer"),
@@ -1227,7 +1228,7 @@ def _observe_kind(kind, task, obj):
         need(_holds(obj._cond._waiters, fut), "in the barrier's condition's _waiters")
         return fut, {"parties": obj.parties, "waiting": obj.n_waiting,
                      "state": obj._state.value}
-    if kind == "sleep":
+    if kind in ("sleep", "timeout"):
         need(isinstance(obj, asyncio.TimerHandle) and not obj.cancelled() and
              obj._args and obj._args[0] is fut, "the TimerHandle that completes it")
         return fut, {"deadline": obj.when(), "remaining": None}

@@ -14,7 +14,7 @@ import asyncio
 
 import _oracle
 
-VERSIONS = ("3.14", "3.15")
+VERSIONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 
 
 async def side(mine, theirs, tell, hear):

@@ -27,7 +27,7 @@ import threading
 
 import _oracle
 
-VERSIONS = ("3.14", "3.15")
+VERSIONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 NEVER = threading.Event()       # the workers wait on it forever
 
 

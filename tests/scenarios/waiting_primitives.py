@@ -38,10 +38,11 @@ object this program made, and declares it with _oracle.expect_waiting()
                       (kind "unknown")
 """
 import asyncio
+import sys
 
 import _oracle
 
-VERSIONS = ("3.14", "3.15")
+VERSIONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 SLEEP = 3600
 
 
@@ -247,13 +248,25 @@ async def main():
     t = task(asyncio.wait_for(ev_t.wait(), SLEEP), name="in-wait-for")
     before = loop.time()
 
+    def wait_for_timer():
+        # 3.11: wait_for() waits on a future of its own, which a timer
+        # (call_later(timeout, _release_waiter, waiter)) completes
+        return _oracle.sleep_timer(t)()
+
+    def wait_for_timeout_state(h):
+        assert before + SLEEP <= h.when() <= loop.time() + SLEEP
+        return {"deadline": h.when(), "remaining": None}
+
     def wait_for_state():
         timers = [h for h in loop._scheduled if not h.cancelled() and
                   getattr(h._callback, "__self__", None) is not None and
                   getattr(h._callback.__self__, "_task", None) is t]
         assert len(timers) == 1 and before + SLEEP <= timers[0].when() <= loop.time() + SLEEP
         return {"set": False, "waiters": 2, "timeout": timers[0].when()}
-    expect(t, "event", ev_t, wait_for_state)
+    if sys.version_info >= (3, 12):
+        expect(t, "event", ev_t, wait_for_state)
+    else:
+        expect(t, "timeout", wait_for_timer, wait_for_timeout_state)
 
     # a future of a type the tool does not know
     duck = DuckFuture(loop)
