@@ -22,6 +22,7 @@ void walk_default_limits(struct walk_limits *lim)
 	lim->max_string = 1u << 20;
 	lim->max_threads = 100000;
 	lim->max_interpreters = 10000;
+	lim->waiting = false;
 }
 
 static bool frame_from_bytes(struct walker *w, const uint8_t *buf,
