@@ -66,6 +66,11 @@ LEGACY_PROGRAM_DIFFERENCES = {
          ("Task-?:wait_for", "wait-for-nested"): 1,
          ("Task-?:Event.wait", "Task-?:wait_for"): 1},
         {}),
+    ("3.11", "waiting_primitives"): (
+        "3.11's wait_for() with a timeout wraps a coroutine in a task, "
+        "which the caller waits for",
+        {("Task-?:Event.wait", "in-wait-for"): 1},
+        {}),
 }
 
 

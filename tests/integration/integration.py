@@ -112,13 +112,16 @@ def fe_python(label):
 
 
 def has_debug_file(root, exe):
-    """Whether the separate debug file of the interpreter exe (its path as
-    seen from here) is installed under root's /usr/lib/debug/.build-id."""
+    """Whether the interpreter exe (its path as seen from here) carries
+    DWARF itself (python3.14d) or its separate debug file is installed
+    under root's /usr/lib/debug/.build-id."""
     try:
-        p = subprocess.run(["readelf", "-n", os.path.realpath(exe)], capture_output=True,
-                           text=True, timeout=60)
+        p = subprocess.run(["readelf", "-n", "-S", "-W", os.path.realpath(exe)],
+                           capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
+    if re.search(r"\s\.debug_info\s", p.stdout):
+        return True
     m = re.search(r"Build ID: ([0-9a-f]{2})([0-9a-f]+)", p.stdout)
     return bool(m) and os.path.exists("%s/usr/lib/debug/.build-id/%s/%s.debug"
                                       % (root or "", m.group(1), m.group(2)))
